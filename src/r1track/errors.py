@@ -1,0 +1,19 @@
+"""Errors that name the file (and line) at fault, so users never read a deep traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class R1TrackError(Exception):
+    """Base class: the CLI prints these as one clear line and exits with status 2."""
+
+
+class DataError(R1TrackError):
+    """Bad input data: a dataset file, a frame, or a result file."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None):
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {message}")

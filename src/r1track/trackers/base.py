@@ -1,0 +1,26 @@
+"""The tracker interface (the got10k toolkit's, plus text initialisation and a determinism flag)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Tracker(ABC):
+    """Single-object tracker. Frames are RGB uint8 (H, W, 3); boxes are xywh floats in frame pixels.
+
+    ``deterministic`` tells runners whether repetitions are needed (GOT-10k runs a non-deterministic
+    tracker 3 times).
+    """
+
+    name: str = "tracker"
+    deterministic: bool = True
+
+    @abstractmethod
+    def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
+        """Start on ``image`` from a box (xywh), or from a text description where supported."""
+
+    @abstractmethod
+    def update(self, image: np.ndarray) -> np.ndarray:
+        """Return the target's box (xywh, float64 of shape (4,)) in ``image``; never NaN."""
