@@ -1,0 +1,121 @@
+"""Square context crops around a box, and the exact maps between crop and frame pixels.
+
+A ``Crop`` is the square region ``[x1, x1+side) x [y1, y1+side)`` of a frame, resized to ``size x size``.
+Both maps are affine in continuous pixel coordinates (see ``r1track.boxes``): a frame point ``X`` lies
+at ``(X - x1) * scale`` in the crop, ``scale = size / side``. ``extract`` samples the image with the same
+convention (OpenCV's resize aligns pixel centres, so crop pixel ``u`` covers frame ``[x1 + u/scale,
+x1 + (u+1)/scale)``), so a box drawn in the frame lands where ``to_crop`` says.
+
+The recipe follows R1-Track (and the Siamese trackers before it): ``side = ceil(sqrt(w*h) * factor)``,
+centred on the box centre, the corner rounded to whole pixels so the crop is a plain slice of the frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from r1track.boxes import as_boxes, clip_to_image
+
+PADS = ("constant", "mean")
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Square frame region ``[x1, x1+side) x [y1, y1+side)`` shown at ``size x size`` pixels."""
+
+    x1: float
+    y1: float
+    side: float
+    size: int
+
+    def __post_init__(self):
+        if not (self.side > 0 and self.size > 0):
+            raise ValueError(f"crop side and size must be positive, got side={self.side}, size={self.size}")
+
+    @property
+    def scale(self) -> float:
+        return self.size / self.side
+
+    def to_crop(self, boxes_xywh) -> np.ndarray:
+        """Frame xywh -> crop-pixel xywh (float, not clipped: a box may leave the crop)."""
+        b = as_boxes(boxes_xywh)
+        s = self.scale
+        return np.concatenate([(b[..., :2] - (self.x1, self.y1)) * s, b[..., 2:] * s], axis=-1)
+
+    def to_frame(self, boxes_xywh) -> np.ndarray:
+        """Crop-pixel xywh -> frame xywh; the inverse of ``to_crop``."""
+        b = as_boxes(boxes_xywh)
+        s = self.scale
+        return np.concatenate([b[..., :2] / s + (self.x1, self.y1), b[..., 2:] / s], axis=-1)
+
+    def as_list(self) -> list[float]:
+        """``[x1, y1, side, size]``: the provenance record stored with training pairs."""
+        return [self.x1, self.y1, self.side, self.size]
+
+
+def crop_region(box_xywh, factor: float, size: int, jitter=(0.0, 0.0)) -> Crop:
+    """The square crop of side ``ceil(sqrt(w*h) * factor)`` centred on the box centre + ``jitter * side``.
+
+    The corner is rounded (half up) to whole pixels so ``extract`` is a slice plus a resize. A box with
+    no area still gets a 1-pixel crop rather than an error: the tracker never feeds one, and training
+    data with ill-annotated boxes (GOT-10k has h = 0 boxes) should not crash pair building.
+    """
+    x, y, w, h = (float(v) for v in as_boxes(box_xywh))
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"cannot crop around a non-finite box {[x, y, w, h]}")
+    side = max(1, math.ceil(math.sqrt(max(w, 0.0) * max(h, 0.0)) * factor))
+    cx = x + w / 2 + jitter[0] * side
+    cy = y + h / 2 + jitter[1] * side
+    return Crop(math.floor(cx - side / 2 + 0.5), math.floor(cy - side / 2 + 0.5), side, int(size))
+
+
+def _pad_value(image: np.ndarray, pad: str) -> tuple[float, ...]:
+    if pad == "constant":
+        return (0.0,) * 4
+    if pad == "mean":
+        return tuple(float(v) for v in cv2.mean(image))  # per-channel mean of the whole frame
+    raise ValueError(f"pad must be one of {PADS}, got {pad!r}")
+
+
+def extract(image: np.ndarray, crop: Crop, pad: str = "constant") -> np.ndarray:
+    """The crop as a ``(size, size, C)`` uint8 image; parts outside the frame are padded.
+
+    ``pad="constant"`` pads with black (the reference recipe), ``"mean"`` with the frame's per-channel
+    mean colour. Integer crops are a slice + border + resize; others go through one ``warpAffine``.
+    """
+    value = _pad_value(image, pad)
+    h, w = image.shape[:2]
+    x1, y1, side, size = crop.x1, crop.y1, crop.side, crop.size
+    if float(x1).is_integer() and float(y1).is_integer() and float(side).is_integer():
+        x1, y1, side = int(x1), int(y1), int(side)
+        x2, y2 = x1 + side, y1 + side
+        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:  # nothing of the frame is inside
+            channels = image.shape[2] if image.ndim == 3 else 1
+            fill = np.clip(np.round(value[:channels]), 0, 255).astype(np.uint8)
+            return np.broadcast_to(fill, (size, size, channels)).reshape((size, size) + image.shape[2:]).copy()
+        part = image[max(y1, 0) : min(y2, h), max(x1, 0) : min(x2, w)]
+        top, left = max(-y1, 0), max(-x1, 0)
+        bottom, right = max(y2 - h, 0), max(x2 - w, 0)
+        if top or left or bottom or right:
+            part = cv2.copyMakeBorder(part, top, bottom, left, right, cv2.BORDER_CONSTANT, value=value)
+        if side == size:
+            return np.ascontiguousarray(part)
+        return cv2.resize(part, (size, size), interpolation=cv2.INTER_LINEAR)
+    # General case: dst pixel centre u + 0.5 <-> frame point x1 + (u + 0.5) / scale, i.e. source
+    # index x1 + (u + 0.5) / scale - 0.5 (OpenCV indexes pixel centres).
+    s = crop.scale
+    m = np.array([[1 / s, 0, x1 + 0.5 / s - 0.5], [0, 1 / s, y1 + 0.5 / s - 0.5]], dtype=np.float64)
+    return cv2.warpAffine(
+        image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=value,
+    )
+
+
+def clip_box(box_xywh, image_size) -> np.ndarray:
+    """The part of an xywh box inside a ``(W, H)`` frame (zero size when fully outside)."""
+    width, height = image_size
+    return clip_to_image(box_xywh, width, height)
