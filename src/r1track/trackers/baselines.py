@@ -21,14 +21,22 @@ def _require_box(box, who: str) -> np.ndarray:
     return b
 
 
-def _opencv_rect(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
-    """OpenCV wants an integer rectangle inside the image with positive size; ground truth can have
-    zero width/height or leave the frame, so round, then keep at least one pixel inside."""
-    x1 = int(np.clip(np.floor(box[0] + 0.5), 0, width - 1))
-    y1 = int(np.clip(np.floor(box[1] + 0.5), 0, height - 1))
-    x2 = int(np.clip(np.floor(box[0] + box[2] + 0.5), x1 + 1, width))
-    y2 = int(np.clip(np.floor(box[1] + box[3] + 0.5), y1 + 1, height))
-    return x1, y1, x2 - x1, y2 - y1
+def _span(start: float, size: float, limit: int, min_size: int) -> tuple[int, int]:
+    """Round [start, start+size) to integer pixels inside [0, limit), at least ``min_size`` wide."""
+    lo = int(np.clip(np.floor(start + 0.5), 0, limit - 1))
+    hi = int(np.clip(np.floor(start + size + 0.5), 0, limit))
+    if hi - lo < min_size:
+        hi = min(lo + min_size, limit)
+        lo = max(hi - min_size, 0)
+    return lo, hi - lo
+
+
+def _opencv_rect(box: np.ndarray, width: int, height: int, min_size: int = 2) -> tuple[int, int, int, int]:
+    """OpenCV wants an integer rectangle inside the image (CSRT asserts on a 1-pixel side); ground truth
+    can have zero width/height or leave the frame, so round, then keep ``min_size`` pixels inside."""
+    x, w = _span(box[0], box[2], width, min_size)
+    y, h = _span(box[1], box[3], height, min_size)
+    return x, y, w, h
 
 
 class _OpenCVTracker(Tracker):

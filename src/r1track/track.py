@@ -1,0 +1,121 @@
+"""Track one video or frame folder: ``r1track track INPUT (--box x,y,w,h | --text ...) --model M --out F``.
+
+Python API: ``track(frames, tracker, box=None, text=None) -> (N, 4) xywh boxes``; the first row is the
+initial box (given, or found from ``text`` by the tracker's grounding request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from r1track.datasets.base import read_image
+from r1track.errors import DataError, R1TrackError
+from r1track.trackers.base import Tracker
+
+
+def track(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: str | None = None) -> np.ndarray:
+    """Run ``tracker`` over ``frames`` (RGB uint8), initialised on the first one; (N, 4) xywh boxes."""
+    return track_timed(frames, tracker, box, text)[0]
+
+
+def track_timed(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: str | None = None):
+    """``track`` plus the seconds each frame took in the tracker (frame 0: init), decoding excluded."""
+    if box is None and not text:
+        raise R1TrackError("give an initial box or a text description of the target")
+    it = iter(frames)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise R1TrackError("no frames to track") from None
+    start = time.perf_counter()
+    tracker.init(first, box=None if box is None else np.asarray(box, dtype=np.float64), text=text)
+    times = [time.perf_counter() - start]
+    found = getattr(tracker, "box", None)
+    boxes = [np.asarray(found if found is not None else box, dtype=np.float64).copy()]
+    for frame in it:
+        start = time.perf_counter()
+        boxes.append(np.asarray(tracker.update(frame), dtype=np.float64).reshape(4))
+        times.append(time.perf_counter() - start)
+    return np.stack(boxes), np.asarray(times)
+
+
+def iter_frames(frames) -> Iterator[np.ndarray]:
+    """Frames as arrays from a list of arrays or image paths, or a lazily decoded video."""
+    for i in range(len(frames)):
+        f = frames[i]
+        yield f if isinstance(f, np.ndarray) else read_image(f)
+
+
+def write_boxes(path: str | Path, boxes: np.ndarray, overwrite: bool = False) -> Path:
+    """``x,y,w,h`` per line with 3 decimals, written to a temporary file then renamed."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise DataError(path, "exists already (pass --overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.writelines(",".join(f"{v:.3f}" for v in row) + "\n" for row in np.asarray(boxes).reshape(-1, 4))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def parse_box_arg(text: str) -> np.ndarray:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not np.isfinite(values).all() or values[2] <= 0 or values[3] <= 0:
+        raise R1TrackError(f"--box must be x,y,w,h (4 finite numbers, w and h > 0), got {text!r}")
+    return np.asarray(values)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from r1track.trackers import mllm
+
+    parser.add_argument("input", type=Path, help="a video file or a folder of frames")
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--box", help="initial box in the first frame: x,y,w,h (pixels)")
+    start.add_argument("--text", help="describe the target; the model finds it in the first frame")
+    parser.add_argument("--out", type=Path, required=True, help="boxes file to write (x,y,w,h per line)")
+    parser.add_argument("--video", type=Path, default=None, help="also write an annotated video (.mp4)")
+    parser.add_argument("--fps", type=float, default=None, help="annotated video frame rate (default: source)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    mllm.add_arguments(parser.add_argument_group("MLLM tracker"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from r1track.datasets.folder import open_frames
+    from r1track.trackers.mllm import factory_from_args
+    from r1track.video import write_annotated
+
+    box = parse_box_arg(args.box) if args.box else None
+    for out in (args.out, args.video):  # before loading a model, not after tracking
+        if out is not None and Path(out).exists() and not args.overwrite:
+            raise DataError(out, "exists already (pass --overwrite to replace it)")
+    frames, _ = open_frames(args.input)
+    if len(frames) == 0:
+        raise DataError(args.input, "holds no frames")
+    tracker = factory_from_args(args)()
+    try:
+        boxes, times = track_timed(iter_frames(frames), tracker, box=box, text=args.text)
+    finally:
+        tracker.backend.close()
+    write_boxes(args.out, boxes, overwrite=args.overwrite)
+    n = len(boxes)
+    speed = (n - 1) / times[1:].sum() if n > 1 and times[1:].sum() > 0 else float("nan")
+    print(f"{n} frames, {speed:.2f} frames/s, {getattr(tracker, 'failures', 0)} failed answer(s) -> {args.out}")
+    if args.video is not None:
+        fps = args.fps or getattr(frames, "fps", None) or 30.0
+        write_annotated(iter_frames(frames), boxes, args.video, fps=fps, overwrite=args.overwrite)
+        print(f"annotated video -> {args.video}")
+    return 0

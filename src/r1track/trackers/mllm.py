@@ -1,0 +1,353 @@
+"""R1-Track inference: a multimodal LLM asked "where is the object of image 1 now, in image 2?".
+
+Per frame: a square crop of the frame centred on the previous box (``search_factor`` x the box's
+geometric-mean size, resized to ``crop_size``) goes to the model with the template crop of the first
+frame and the template box written in model coordinates; the reply's box is decoded from model
+coordinates to crop pixels, mapped to the frame and clipped to it.
+
+Failure policy: a reply without a usable box, or whose box is degenerate (non-finite, or narrower or
+shorter than 1 px once clipped to the frame, which includes inverted corners), keeps the previous
+frame box -- in frame pixels, so failures never drift -- and counts in ``self.failures``. Outputs are
+always finite, inside the frame, with positive size.
+
+Optional improvements (all off by default, so the default is the reference method):
+- ``max_scale_change=r``: the new box's width and height may change by at most a factor ``r`` per frame
+  (clamped around the predicted centre). Crops at factor 4 make one-frame scale jumps of more than ~1.5
+  almost always errors (a distractor, a part of the object).
+- ``template_refresh=n``: at most every ``n`` frames, replace the template by a crop of the current
+  frame around the current box, but only when the tracker is *stable*: the last
+  ``REFRESH_STREAK`` answers all parsed, each consecutive pair of boxes overlaps with IoU >=
+  ``REFRESH_IOU``, and the box area is within a factor 2 of the original template box's. This is
+  temporal consistency, not correctness: a tracker locked on a distractor is stable too, which is why
+  it is off by default.
+- ``three_image=True``: three images per query -- the template, a crop (``template_factor``) of the most
+  recent frame around the box predicted there, and the search crop -- with the ``three`` prompt
+  (``current`` -> ``three``, ``direct`` -> ``three-direct``). Models must be trained for it.
+
+Batching: ``prepare(frame) -> Request`` and ``commit(reply) -> box`` split ``update`` so a runner can
+advance many sequences with one batched ``backend.generate`` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from typing import Callable
+
+import numpy as np
+
+from r1track.backends.base import Backend, Request
+from r1track.boxes import iou, is_valid, xywh_to_xyxy, xyxy_to_xywh
+from r1track.crops import PADS, Crop, clip_box, crop_region, extract
+from r1track.errors import R1TrackError
+from r1track.families import FAMILIES, Family, get_family
+from r1track.parsing import parse_box, parse_grounding
+from r1track.prompts import PROMPT_IMAGES, PROMPTS, THREE_IMAGE_VARIANT, format_box, grounding_messages, tracking_messages
+from r1track.trackers.base import Tracker
+
+REFRESH_STREAK = 3
+REFRESH_IOU = 0.6
+BACKENDS = ("transformers", "vllm", "openai", "oracle")
+
+
+class MLLMTracker(Tracker):
+    """Single-object tracker driven by a multimodal LLM backend (see the module docstring)."""
+
+    def __init__(self, backend: Backend, family: str | Family | None = None, prompt: str = "current",
+                 template_factor: float = 4.0, search_factor: float = 4.0, crop_size: int = 336,
+                 thinking: bool = False, pad: str = "constant", max_scale_change: float | None = None,
+                 template_refresh: int | None = None, three_image: bool = False, name: str | None = None):
+        self.backend = backend
+        self.family = _resolve_family(backend, family)
+        if prompt not in PROMPTS:
+            raise R1TrackError(f"unknown prompt {prompt!r}; choose one of {', '.join(PROMPTS)}")
+        if three_image:
+            if prompt not in THREE_IMAGE_VARIANT:
+                raise R1TrackError(f"prompt {prompt!r} has no three-image form; use current or direct")
+            prompt = THREE_IMAGE_VARIANT[prompt]
+        elif PROMPT_IMAGES[prompt] != 2:
+            raise R1TrackError(f"prompt {prompt!r} needs three images: add --three-image")
+        if not (template_factor > 0 and search_factor > 0 and crop_size >= 28):
+            raise R1TrackError("template/search factors must be positive and the crop size at least 28 px")
+        if pad not in PADS:
+            raise R1TrackError(f"pad must be one of {', '.join(PADS)}")
+        if max_scale_change is not None and not max_scale_change > 1:
+            raise R1TrackError(f"max_scale_change must be > 1 (a ratio), got {max_scale_change}")
+        if template_refresh is not None and template_refresh < 1:
+            raise R1TrackError(f"template_refresh must be >= 1 frames, got {template_refresh}")
+        self.prompt = prompt
+        self.template_factor = float(template_factor)
+        self.search_factor = float(search_factor)
+        self.crop_size = int(crop_size)
+        self.thinking = bool(thinking)
+        self.pad = pad
+        self.max_scale_change = max_scale_change
+        self.template_refresh = template_refresh
+        self.three_image = bool(three_image)
+        self.name = name or _default_name(backend)
+        self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
+        self.box: np.ndarray | None = None
+        self.failures = 0
+        self.frame_index = 0
+        self._pending: tuple | None = None
+
+    # ------------------------------------------------------------------ properties the runner reads
+    @property
+    def wants_ground_truth(self) -> bool:
+        """Only diagnostic backends (the oracle) ask for the ground truth."""
+        return bool(getattr(self.backend, "wants_ground_truth", False))
+
+    @property
+    def deterministic(self) -> bool:  # greedy decoding unless the backend says otherwise
+        return bool(getattr(self.backend, "deterministic", True))
+
+    # ------------------------------------------------------------------ tracking
+    def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
+        image = _as_frame(image)
+        size = (image.shape[1], image.shape[0])
+        self.frame_index, self.failures, self._pending = 0, 0, None
+        if box is None:
+            if not text:
+                raise ValueError("init needs a box (x, y, w, h) or a text description")
+            box = self._ground(image, text)
+        box = np.asarray(box, dtype=np.float64).reshape(-1)
+        if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+            raise ValueError(f"the initial box must be 4 finite numbers (x, y, w, h) with w, h > 0, got {box!r}")
+        inside = clip_box(box, size)
+        if not is_valid(inside):
+            raise ValueError(f"the initial box {box.tolist()} has no area inside the {size[0]}x{size[1]} frame")
+        self.box = inside
+        self._template_box = box
+        self._set_template(image, box)
+        self._recent = (self.template, self.template_text)
+        self._history: list[tuple[bool, np.ndarray]] = []
+        self._since_refresh = 0
+
+    def update(self, image: np.ndarray) -> np.ndarray:
+        return self.commit(self.backend.generate([self.prepare(image)])[0])
+
+    def prepare(self, image: np.ndarray) -> Request:
+        """The request for the next frame: template(s) and the search crop around the previous box."""
+        if self.box is None:
+            raise RuntimeError("prepare() called before init()")
+        image = _as_frame(image)
+        self.frame_index += 1
+        crop = crop_region(self.box, self.search_factor, self.crop_size)
+        search = extract(image, crop, self.pad)
+        if self.three_image:
+            images = [self.template, self._recent[0], search]
+            texts = [self.template_text, self._recent[1]]
+        else:
+            images, texts = [self.template, search], [self.template_text]
+        meta = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
+        truth = self._truth(self.frame_index)
+        if truth is not None:
+            meta["truth"] = xywh_to_xyxy(crop.to_crop(truth))
+        keep_frame = self.three_image or self.template_refresh is not None
+        self._pending = (crop, (image.shape[1], image.shape[0]), image if keep_frame else None)
+        messages = tracking_messages(texts, self.prompt, self.thinking, n_images=len(images))
+        return Request(images=images, messages=messages, meta=meta)
+
+    def commit(self, reply: str) -> np.ndarray:
+        """The frame's box from the model's reply to the last ``prepare`` (previous box on failure)."""
+        if self._pending is None:
+            raise RuntimeError("commit() called without a prepared request")
+        crop, size, image = self._pending
+        self._pending = None
+        box = self._answer_box(reply, crop, size)
+        ok = box is not None
+        if ok:
+            self.box = box
+        else:
+            self.failures += 1
+        self._after(image, ok)
+        return self.box.copy()
+
+    # ------------------------------------------------------------------ helpers
+    def _answer_box(self, reply, crop: Crop, size) -> np.ndarray | None:
+        model_xyxy = parse_box(reply)
+        if model_xyxy is None:
+            return None
+        with np.errstate(all="ignore"):
+            crop_xyxy = self.family.decode(model_xyxy, (crop.size, crop.size))
+            box = crop.to_frame(xyxy_to_xywh(crop_xyxy))
+            if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+                return None
+            if self.max_scale_change is not None:
+                box = _limit_scale(box, self.box, self.max_scale_change)
+            box = clip_box(box, size)
+        if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
+            return None
+        return box
+
+    def _after(self, image, ok: bool) -> None:
+        """Bookkeeping for the optional three-image view and template refresh."""
+        if ok and self.three_image:
+            self._recent = self._view(image, self.box)
+        if self.template_refresh is None:
+            return
+        self._history = (self._history + [(ok, self.box.copy())])[-REFRESH_STREAK:]
+        self._since_refresh += 1
+        if self._since_refresh >= self.template_refresh and self._stable():
+            self._set_template(image, self.box)
+            self._since_refresh = 0
+
+    def _stable(self) -> bool:
+        if len(self._history) < REFRESH_STREAK or not all(ok for ok, _ in self._history):
+            return False
+        boxes = np.array([b for _, b in self._history])
+        if (iou(boxes[1:], boxes[:-1]) < REFRESH_IOU).any():
+            return False
+        ratio = (boxes[-1, 2] * boxes[-1, 3]) / (self._template_box[2] * self._template_box[3])
+        return 0.5 <= ratio <= 2.0
+
+    def _view(self, image: np.ndarray, box) -> tuple[np.ndarray, str]:
+        """A template-style crop around ``box`` and the box written in model coordinates."""
+        crop = crop_region(box, self.template_factor, self.crop_size)
+        in_crop = xywh_to_xyxy(crop.to_crop(box))
+        text = format_box(self.family.encode(in_crop, (self.crop_size, self.crop_size)))
+        return extract(image, crop, self.pad), text
+
+    def _set_template(self, image: np.ndarray, box) -> None:
+        self.template, self.template_text = self._view(image, box)
+
+    def _truth(self, index: int) -> np.ndarray | None:
+        if self.truth is None or index >= len(self.truth):
+            return None
+        t = np.asarray(self.truth[index], dtype=np.float64)
+        return t if np.isfinite(t).all() else None
+
+    def _ground(self, image: np.ndarray, text: str) -> np.ndarray:
+        """Box of ``text`` on the whole frame from one grounding request (model coordinates of the
+        processor-resized frame -> frame pixels)."""
+        size = (image.shape[1], image.shape[0])
+        meta = {"kind": "ground", "family": self.family.name, "image_size": size}
+        truth = self._truth(0)
+        if truth is not None:
+            meta["truth"] = xywh_to_xyxy(truth)
+        reply = self.backend.generate([Request([image], grounding_messages(text), meta)])[0]
+        model_xyxy = parse_grounding(reply)
+        if model_xyxy is None:
+            raise R1TrackError(f"text initialisation failed: the model's reply to {text!r} holds no box: {_short(reply)}")
+        box = clip_box(xyxy_to_xywh(self.family.decode(model_xyxy, size)), size)
+        if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
+            raise R1TrackError(
+                f"text initialisation failed: the model's box for {text!r} is empty inside the frame: {_short(reply)}"
+            )
+        return box
+
+
+def _limit_scale(box: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndarray:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    w = np.clip(box[2], previous[2] / ratio, previous[2] * ratio)
+    h = np.clip(box[3], previous[3] / ratio, previous[3] * ratio)
+    return np.array([cx - w / 2, cy - h / 2, w, h])
+
+
+def _as_frame(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"frames must be RGB uint8 arrays (H, W, 3), got {image.dtype} {image.shape}")
+    return image
+
+
+def _short(text, limit: int = 200) -> str:
+    text = repr(text)
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def _resolve_family(backend, family) -> Family:
+    if family is None:
+        family = getattr(backend, "family", None) or "qwen2.5-vl"
+    fam = get_family(family)
+    # the processor's pixel limits, where the backend knows them (they matter for full-frame grounding)
+    return get_family(fam, getattr(backend, "min_pixels", None), getattr(backend, "max_pixels", None))
+
+
+def _default_name(backend) -> str:
+    """Results-folder name: the model's, so two checkpoints never share (and resume from) one folder."""
+    model = getattr(backend, "model_name", None) or getattr(backend, "model", None)
+    if isinstance(model, (str, os.PathLike)) and str(model):
+        return "r1track-" + os.path.basename(os.path.normpath(str(model)))
+    return "r1track-" + str(getattr(backend, "name", type(backend).__name__.lower()))
+
+
+# ---------------------------------------------------------------------- command-line options
+
+def add_arguments(parser) -> None:
+    """MLLM tracker and backend options (works on a parser or an argument group)."""
+    parser.add_argument("--model", default=None, help="model id or local path (or served model name)")
+    parser.add_argument("--backend", default="transformers", choices=BACKENDS, help="how the model runs")
+    parser.add_argument("--family", default=None, choices=sorted(FAMILIES),
+                        help="coordinate family (default: from the model config)")
+    parser.add_argument("--prompt", default="current", choices=list(PROMPTS), help="prompt variant")
+    parser.add_argument("--crop-size", type=int, default=336, help="template and search crop size (px)")
+    parser.add_argument("--template-factor", type=float, default=4.0, help="template crop side / box size")
+    parser.add_argument("--search-factor", type=float, default=4.0, help="search crop side / box size")
+    parser.add_argument("--pad", default="constant", choices=PADS, help="padding outside the frame")
+    parser.add_argument("--thinking", action="store_true", help="ask for <think> reasoning and an <answer>")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation limit (default: backend's)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: greedy)")
+    parser.add_argument("--min-pixels", type=int, default=None, help="processor resize: minimum image pixels")
+    parser.add_argument("--max-pixels", type=int, default=None, help="processor resize: maximum image pixels")
+    parser.add_argument("--device", default=None, help="transformers: device (cuda, cpu, ...)")
+    parser.add_argument("--dtype", default=None, help="transformers/vllm: weights dtype (bfloat16, float32, ...)")
+    parser.add_argument("--base-url", default=None, help="openai: server URL (e.g. http://localhost:8000/v1)")
+    parser.add_argument("--api-key", default=None, help="openai: API key (default: $OPENAI_API_KEY or 'EMPTY')")
+    parser.add_argument("--concurrency", type=int, default=None, help="openai: parallel requests")
+    parser.add_argument("--oracle-noise", type=float, default=None,
+                        help="oracle: corner jitter, as a fraction of the box size")
+    parser.add_argument("--oracle-garbage-rate", type=float, default=None,
+                        help="oracle: fraction of replies replaced by unusable text")
+    parser.add_argument("--max-scale-change", type=float, default=None,
+                        help="limit the per-frame box scale change to this ratio (e.g. 1.5)")
+    parser.add_argument("--template-refresh", type=int, default=None,
+                        help="refresh the template from a stable frame at most every N frames")
+    parser.add_argument("--three-image", action="store_true", help="template + recent frame + search prompt")
+
+
+def backend_kwargs(args: argparse.Namespace) -> dict:
+    """The options of ``add_arguments`` that configure the backend (unset ones left to its defaults)."""
+    keys = ("model", "family", "device", "dtype", "max_new_tokens", "temperature", "min_pixels", "max_pixels",
+            "base_url", "api_key", "concurrency")
+    kwargs = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    for option, key in (("oracle_noise", "noise"), ("oracle_garbage_rate", "garbage_rate")):
+        if getattr(args, option, None) is not None:
+            kwargs[key] = getattr(args, option)
+    return kwargs
+
+
+def tracker_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "family": getattr(args, "family", None),
+        "prompt": args.prompt,
+        "template_factor": args.template_factor,
+        "search_factor": args.search_factor,
+        "crop_size": args.crop_size,
+        "thinking": args.thinking,
+        "pad": getattr(args, "pad", "constant"),
+        "max_scale_change": args.max_scale_change,
+        "template_refresh": args.template_refresh,
+        "three_image": args.three_image,
+    }
+
+
+def factory_from_args(args: argparse.Namespace) -> Callable[[], MLLMTracker]:
+    """A factory of trackers sharing one backend (the model is loaded once, here)."""
+    from r1track.backends import build_backend
+
+    if args.backend != "oracle" and not getattr(args, "model", None):
+        raise R1TrackError(f"--model is required with the {args.backend} backend")
+    kwargs = tracker_kwargs(args)
+    # fail on bad tracker options before paying for a model load
+    MLLMTracker(_NullBackend(), **kwargs)
+    backend = build_backend(args.backend, **backend_kwargs(args))
+    return functools.partial(MLLMTracker, backend, **kwargs)
+
+
+class _NullBackend(Backend):
+    """Stand-in used only to validate tracker options before the real backend loads."""
+
+    def generate(self, requests):
+        raise RuntimeError("not a model")

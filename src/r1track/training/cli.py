@@ -1,0 +1,49 @@
+"""The ``r1track train {sft,grpo}`` command: one stage from a YAML recipe.
+
+    r1track train grpo --config recipes/r1track-100k-qwen2.5vl-3b.yaml [--output-dir D] \\
+        [trainer.learning_rate=2e-6 model.lora=null ...]
+
+Several GPUs: ``accelerate launch --config_file configs/accelerate/zero2.yaml -m r1track.cli train ...``.
+``--check`` validates the recipe (keys, TRL settings, batch arithmetic) without loading anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from r1track.errors import R1TrackError
+from r1track.training.config import STAGES, check_recipe, load_recipe
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stage", choices=STAGES, help="training stage")
+    parser.add_argument("--config", required=True, help="recipe YAML file (see recipes/)")
+    parser.add_argument("--output-dir", default=None, help="run folder (default: the recipe's trainer.output_dir)")
+    parser.add_argument("--overwrite", action="store_true", help="train again over a finished run's model")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
+    parser.add_argument("--check", action="store_true",
+                        help="only validate the recipe (and its TRL config) and print the batch plan")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="recipe overrides by dotted key, values in YAML, e.g. trainer.num_train_epochs=1")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.check:
+        recipe = check_recipe(args.config, args.overrides)
+        _check_stage(recipe, args.stage)
+        print(f"{args.config}: valid {recipe.stage} recipe for {recipe.model.name_or_path}")
+        return 0
+    recipe = load_recipe(args.config, args.overrides)
+    _check_stage(recipe, args.stage)
+    if recipe.stage == "sft":
+        from r1track.training.sft import train
+    else:
+        from r1track.training.grpo import train
+    final = train(recipe, args.output_dir, overwrite=args.overwrite, resume=args.resume)
+    print(f"saved the {recipe.stage} policy to {final}")
+    return 0
+
+
+def _check_stage(recipe, stage: str) -> None:
+    if recipe.stage != stage:
+        raise R1TrackError(f"{recipe.path} is a {recipe.stage} recipe; run `r1track train {recipe.stage}`")

@@ -1,0 +1,69 @@
+"""GRPO on pair datasets with TRL's GRPOTrainer: the R1-Track reinforcement-learning stage.
+
+Per prompt (two images + the tracking question) the policy samples ``num_generations`` answers; each is
+scored by the recipe's rule-based rewards (``r1track.training.rewards``; the pair dataset's columns
+``solution``, ``task``, ``image_size``, ... reach them as keyword arguments); advantages are the rewards
+normalised within the group; the clipped policy-gradient loss plus ``beta`` x KL to the starting policy
+is minimised. How the reference recipe (EasyR1) maps onto TRL's settings, and where they differ, is in
+``docs/training.md``; the recipes are in ``recipes/``.
+
+The starting policy is a full checkpoint (the base model, or an SFT model saved merged); with
+``model.lora`` an adapter is trained and the reference policy for the KL term is the adapter switched
+off, so no second model is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1track.errors import R1TrackError
+from r1track.training import stage
+from r1track.training.config import Recipe, trainer_config
+
+
+def reward_functions(recipe: Recipe) -> list:
+    from r1track.training.rewards import get_rewards
+
+    return get_rewards(recipe.rewards.names)
+
+
+def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callbacks: list | None = None,
+                  reward_funcs: list | None = None):
+    """``(trainer, processor, family)`` ready to ``train()``.
+
+    ``reward_funcs`` replaces the recipe's rewards (callables with TRL's signature), for experiments
+    and tests; the recipe's ``rewards.weights`` still apply when given.
+    """
+    from trl import GRPOTrainer
+
+    if recipe.stage != "grpo":
+        raise R1TrackError(f"{recipe.path}: a {recipe.stage} recipe, not a GRPO one")
+    model, processor, family = stage.load_policy(recipe.model)
+    args = trainer_config(recipe, output_dir)
+    dataset = stage.train_pairs(recipe, family)
+    validation = stage.validation_callback(recipe, processor, family)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs if reward_funcs is not None else reward_functions(recipe),
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=stage.lora_config(recipe.model.lora),
+        callbacks=[*(callbacks or []), *([validation] if validation else [])],
+    )
+    if validation is not None:
+        validation.attach(trainer)
+    return trainer, processor, family
+
+
+def train(recipe: Recipe, output_dir: str | Path | None = None, overwrite: bool = False,
+          resume: bool = False, reward_funcs: list | None = None) -> Path:
+    """Run the GRPO stage of ``recipe``; returns the saved model folder (``<output_dir>/model``)."""
+    out = stage.prepare_output(recipe, output_dir, overwrite)
+    trainer, processor, _ = build_trainer(recipe, out, reward_funcs=reward_funcs)
+    stage.write_recipe(recipe, out)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    final = stage.save_policy(trainer, recipe.model, processor, out)
+    if trainer.is_world_process_zero():
+        stage.write_log(trainer, out)
+    return final

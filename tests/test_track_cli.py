@@ -1,0 +1,139 @@
+"""``r1track track`` end to end: a tiny real-architecture Qwen2.5-VL checkpoint through the transformers
+backend, on synthetic frames; plus the Python API and the annotated video writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from r1track.boxes import is_valid
+from r1track.cli import main
+from r1track.errors import DataError
+from r1track.track import parse_box_arg, track, write_boxes
+from r1track.video import write_annotated
+
+W, H = 200, 150
+BOX = (60.0, 40.0, 50.0, 30.0)
+
+
+def _frames(n=6, moving=True):
+    frames = []
+    for i in range(n):
+        f = np.full((H, W, 3), 30, np.uint8)
+        x, y = int(BOX[0]) + (4 * i if moving else 0), int(BOX[1])
+        f[y : y + int(BOX[3]), x : x + int(BOX[2])] = (220, 40, 40)
+        frames.append(f)
+    return frames
+
+
+def _write_folder(folder: Path, frames) -> Path:
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames, start=1):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from r1track.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen25", "qwen2.5-vl")
+
+
+def _read_video(path: Path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
+def test_track_cli_with_a_tiny_model_writes_boxes_and_video(tmp_path, tiny_model, capsys):
+    folder = _write_folder(tmp_path / "clip", _frames(5))
+    out, video = tmp_path / "res" / "boxes.txt", tmp_path / "res" / "annotated.mp4"
+    args = [
+        "track", str(folder), "--box", ",".join(str(v) for v in BOX), "--model", str(tiny_model),
+        "--out", str(out), "--video", str(video), "--max-new-tokens", "4", "--device", "cpu",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "5 frames" in printed and "frames/s" in printed and "failed answer" in printed
+    lines = out.read_text().splitlines()
+    assert len(lines) == 5
+    assert lines[0] == "60.000,40.000,50.000,30.000"
+    boxes = np.array([[float(v) for v in line.split(",")] for line in lines])
+    assert is_valid(boxes).all()
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= W).all()
+    assert (boxes[:, 1] >= 0).all() and (boxes[:, 1] + boxes[:, 3] <= H).all()
+    decoded = _read_video(video)
+    assert len(decoded) == 5 and decoded[0].shape == (H, W, 3)
+    assert not list(video.parent.glob(".*tmp*"))  # no temporary file left behind
+
+    # nothing is overwritten without --overwrite, and the refusal comes before any model load
+    before = out.read_text()
+    assert main(args) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert out.read_text() == before
+    assert main(args + ["--overwrite"]) == 0
+
+
+def test_track_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
+    folder = _write_folder(tmp_path / "clip", _frames(2))
+    assert main(["track", str(folder), "--box", "1,2,3", "--model", "x", "--out", str(tmp_path / "b.txt")]) == 2
+    assert "--box must be x,y,w,h" in capsys.readouterr().err
+    assert main(["track", str(tmp_path / "missing"), "--box", "1,2,3,4", "--model", "x",
+                 "--out", str(tmp_path / "b.txt")]) == 2
+    assert "missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --box and --text are mutually exclusive and one is required
+        main(["track", str(folder), "--model", "x", "--out", str(tmp_path / "b.txt")])
+
+
+def test_parse_box_arg():
+    np.testing.assert_array_equal(parse_box_arg("1, 2.5,3,4"), [1, 2.5, 3, 4])
+    for bad in ["1,2,3", "a,b,c,d", "1,2,0,4", "1,2,nan,4"]:
+        with pytest.raises(Exception, match="--box"):
+            parse_box_arg(bad)
+
+
+def test_track_api_with_a_baseline_tracker():
+    from r1track.trackers.baselines import Static
+
+    frames = _frames(4)
+    boxes = track(frames, Static(), box=BOX)
+    assert boxes.shape == (4, 4)
+    np.testing.assert_array_equal(boxes, np.tile(BOX, (4, 1)))
+
+
+def test_write_boxes_is_atomic_and_refuses_overwrite(tmp_path):
+    path = write_boxes(tmp_path / "b.txt", np.array([[1, 2, 3, 4.12345]]))
+    assert path.read_text() == "1.000,2.000,3.000,4.123\n"
+    with pytest.raises(DataError, match="exists already"):
+        write_boxes(path, np.zeros((1, 4)))
+    write_boxes(path, np.zeros((1, 4)), overwrite=True)
+    assert path.read_text() == "0.000,0.000,0.000,0.000\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt"]
+
+
+def test_write_annotated_draws_the_boxes(tmp_path):
+    frames = [np.zeros((120, 160, 3), np.uint8) for _ in range(3)]
+    boxes = np.array([[20, 30, 40, 50], [np.nan] * 4, [100, 10, 30, 30]], float)
+    out = write_annotated(iter(frames), boxes, tmp_path / "v.mp4", fps=10, color=(0, 255, 0), labels=["a", "b", "c"])
+    decoded = _read_video(out)
+    assert len(decoded) == 3
+    green = decoded[0][..., 1].astype(int) - decoded[0][..., 2].astype(int)  # BGR
+    assert green[30:80, 20].mean() > 100  # the left edge of the first box is drawn
+    assert green[55, 40] < 50  # inside the box is untouched
+    assert decoded[1][40:110, 40:150, 1].max() < 60  # a NaN box draws nothing
+    with pytest.raises(DataError, match="exists already"):
+        write_annotated(frames, boxes, out)
+    with pytest.raises(ValueError):
+        write_annotated(frames[:2], boxes, tmp_path / "w.mp4")
+    assert not (tmp_path / "w.mp4").exists() and not list(tmp_path.glob(".*"))
