@@ -14,7 +14,7 @@ import pytest
 from r1track import datasets, evaluation, report, results, synth
 from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
-from r1track.trackers.baselines import CSRT, Oracle, Static
+from r1track.trackers.baselines import KCF, Oracle, Static
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -106,8 +106,8 @@ def test_got10k_layout_with_frame0_ground_truth(tmp_path, val_seqs):
 
 
 def test_ope_layout_with_frame0_ground_truth(tmp_path, val_seqs):
-    tdir = tmp_path / "CSRT"
-    evaluation.run(CSRT, val_seqs, tdir, "ope", progress=False)
+    tdir = tmp_path / "KCF"
+    evaluation.run(KCF, val_seqs, tdir, "ope", progress=False)
     for seq in val_seqs:
         assert (tdir / f"{seq.name}.txt").is_file() and (tdir / "times" / f"{seq.name}_time.txt").is_file()
         boxes, times = results.read_ope(tdir, seq.name, len(seq))
@@ -157,12 +157,12 @@ def test_resume_skips_complete_sequences_and_reruns_incomplete_ones(tmp_path, va
 
 def test_killed_cli_run_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path):
     root = tmp_path / "data"
-    synth.generate(root, sequences=6, frames=30, seed=11, split="val", progress=False)
+    synth.generate(root, sequences=8, frames=25, seed=11, split="val", size=(160, 120), progress=False)
     seqs = datasets.load("got10k", root, "val")
     env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "r1track.cli", "eval", "--dataset", "got10k", "--root", str(root), "--split", "val",
-           "--tracker", "csrt", "--results", str(tmp_path / "runs"), "--no-progress"]
-    tdir = tmp_path / "runs" / "CSRT"
+           "--tracker", "kcf", "--results", str(tmp_path / "runs"), "--no-progress"]
+    tdir = tmp_path / "runs" / "KCF"
 
     def complete():
         return [s.name for s in seqs if results.is_complete_got10k(tdir, s.name, len(s), 1)]
@@ -184,18 +184,18 @@ def test_killed_cli_run_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path)
     assert f"{len(seqs) - len(done_at_kill)} sequence(s) run, {len(done_at_kill)} already complete" in rerun.stderr
     assert "AO" in rerun.stdout  # the val split has ground truth: the score table is printed
 
-    evaluation.run(CSRT, seqs, tmp_path / "clean" / "CSRT", "got10k", progress=False)
-    for s in seqs:  # CSRT is deterministic: identical boxes, hence identical scores
+    evaluation.run(KCF, seqs, tmp_path / "clean" / "KCF", "got10k", progress=False)
+    for s in seqs:  # KCF is deterministic: identical boxes, hence identical scores
         assert results.got10k_run_file(tdir, s.name, 1).read_bytes() == \
-            results.got10k_run_file(tmp_path / "clean" / "CSRT", s.name, 1).read_bytes()
-    resumed = report.report(seqs, "got10k", tmp_path / "runs", ["CSRT"])["CSRT"]["overall"]
-    clean = report.report(seqs, "got10k", tmp_path / "clean", ["CSRT"])["CSRT"]["overall"]
+            results.got10k_run_file(tmp_path / "clean" / "KCF", s.name, 1).read_bytes()
+    resumed = report.report(seqs, "got10k", tmp_path / "runs", ["KCF"])["KCF"]["overall"]
+    clean = report.report(seqs, "got10k", tmp_path / "clean", ["KCF"])["KCF"]["overall"]
     assert (resumed["ao"], resumed["sr50"], resumed["sr75"]) == (clean["ao"], clean["sr50"], clean["sr75"])
 
 
 def test_parallel_workers_equal_serial_for_deterministic_trackers(tmp_path, val_seqs):
-    evaluation.run(CSRT, val_seqs, tmp_path / "serial", "got10k", progress=False)
-    counts = evaluation.run(CSRT, val_seqs, tmp_path / "parallel", "got10k", workers=2, progress=False)
+    evaluation.run(KCF, val_seqs, tmp_path / "serial", "got10k", progress=False)
+    counts = evaluation.run(KCF, val_seqs, tmp_path / "parallel", "got10k", workers=2, progress=False)
     assert counts["done"] == 3
     for s in val_seqs:
         a = results.got10k_run_file(tmp_path / "serial", s.name, 1).read_bytes()
@@ -224,6 +224,14 @@ def test_tracker_errors_name_sequence_and_frame(tmp_path, val_seqs, workers):
     assert not (tmp_path / "n" / f"{val_seqs[0].name}.txt").exists()  # nothing written for a failed sequence
 
 
+def cut(seq, n):
+    """The first n frames of a sequence, with every per-frame label cut alike."""
+    per_frame = lambda a: None if a is None else a[:n]
+    meta = {k: (v[:n] if isinstance(v, np.ndarray) and len(v) == len(seq) else v) for k, v in seq.meta.items()}
+    return dataclasses.replace(seq, frames=[seq.frames[i] for i in range(n)], gt=seq.gt[:n],
+                               absent=per_frame(seq.absent), visible_ratio=per_frame(seq.visible_ratio), meta=meta)
+
+
 def _mllm_oracle_factory(batches=None):
     pytest.importorskip("r1track.trackers.mllm")
     from r1track.backends.oracle import OracleBackend
@@ -241,7 +249,7 @@ def _mllm_oracle_factory(batches=None):
 
 def test_lockstep_batching_equals_one_by_one_tracking(tmp_path, val_seqs):
     # sequences of different lengths, so finished runs are replaced by waiting ones mid-way
-    seqs = [dataclasses.replace(s, frames=s.frames[:n], gt=s.gt[:n]) for s, n in zip(val_seqs, (15, 6, 10))]
+    seqs = [cut(s, n) for s, n in zip(val_seqs, (15, 6, 10))]
     one = evaluation.run(_mllm_oracle_factory(), seqs, tmp_path / "one", "got10k", repetitions=2, progress=False)
     batches = []
     many = evaluation.run(_mllm_oracle_factory(batches), seqs, tmp_path / "batch", "got10k", repetitions=2,

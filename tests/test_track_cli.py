@@ -84,6 +84,14 @@ def test_track_cli_with_a_tiny_model_writes_boxes_and_video(tmp_path, tiny_model
     assert out.read_text() == before
     assert main(args + ["--overwrite"]) == 0
 
+    # text initialisation: a random-weight model cannot ground anything -> one clear line, exit 2
+    text_args = ["track", str(folder), "--text", "the red box", "--model", str(tiny_model),
+                 "--out", str(tmp_path / "t.txt"), "--max-new-tokens", "4", "--device", "cpu"]
+    assert main(text_args) == 2
+    err = capsys.readouterr().err
+    assert "text initialisation failed" in err and "Traceback" not in err
+    assert not (tmp_path / "t.txt").exists()
+
 
 def test_track_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     folder = _write_folder(tmp_path / "clip", _frames(2))

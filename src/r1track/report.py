@@ -176,9 +176,7 @@ def plot_curves(scores: dict, protocol: str, out_dir: str | Path) -> list[Path]:
                 if curve is None:
                     continue
                 y = np.array([np.nan if v is None else v for v in curve], dtype=np.float64)
-                value = overall.get(score_key)
-                label = f"{name} [{value:.3f}]" if value is not None else name
-                ax.plot(x[: len(y)], y, label=label, linewidth=2)
+                ax.plot(x[: len(y)], y, label=legend_label(name, overall.get(score_key)), linewidth=2)
             ax.set(title=f"{title} ({protocol_label(protocol)})", xlabel=xlabel, ylabel="Success rate"
                    if curve_key == "success_curve" else "Precision", xlim=(x[0], x[-1]), ylim=(0, 1.01))
             ax.grid(True, alpha=0.3)
@@ -190,6 +188,13 @@ def plot_curves(scores: dict, protocol: str, out_dir: str | Path) -> list[Path]:
         finally:
             plt.close(fig)
     return paths
+
+
+def legend_label(name: str, value: float | None) -> str:
+    """The toolkits' legend entry: the tracker's name and its score, "CSRT [0.512]"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return name
+    return f"{name} [{value:.3f}]"
 
 
 def protocol_label(protocol: str) -> str:

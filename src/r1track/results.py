@@ -105,8 +105,6 @@ def _read_body(path: Path, n_rows: int | None, truncate: bool) -> tuple[bytes, i
 
 
 _POW10 = 10.0 ** np.arange(23)  # exact in float64
-_SEPARATORS = np.zeros(256, dtype=bool)
-_SEPARATORS[[ord(c) for c in ", \t\r\n"]] = True
 
 
 def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarray] | None:
@@ -118,39 +116,48 @@ def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarra
     (exponents, nan, inf, more than 15 significant digits, other characters, ragged lines): the
     caller then takes the general, line-by-line path that names the culprit line.
     """
-    data = b"\n".join(bodies)
-    b = np.frombuffer(data, dtype=np.uint8)
+    b = np.frombuffer(b"\n".join(bodies), dtype=np.uint8)
     digit = (b >= 48) & (b <= 57)
     dot = b == 46
-    sign = (b == 45) | (b == 43)
+    minus = b == 45
+    sign = minus | (b == 43)
     num = digit | dot | sign
-    if not (num | _SEPARATORS[b]).all():
+    newline = b == 10
+    if not (num | newline | (b == 44) | (b == 32) | (b == 9) | (b == 13)).all():
         return None
     start = num.copy()
     start[1:] &= ~num[:-1]
+    if (sign & ~start).any():  # a sign only opens a number
+        return None
     end = num.copy()
     end[:-1] &= ~num[1:]
     starts, ends = np.flatnonzero(start), np.flatnonzero(end)  # token i spans starts[i]..ends[i]
-    if (sign & ~start).any():
-        return None
-    tok = np.cumsum(start) - 1  # token of every byte (meaningful on number bytes)
-    dcum = np.cumsum(digit)
-    n_digits = dcum[ends] - dcum[starts] + digit[starts]
+    opened = np.cumsum(start.view(np.uint8), dtype=np.int32)  # numbers begun so far, per byte
     dots = np.flatnonzero(dot)
-    if (n_digits == 0).any() or (n_digits > 15).any() or len(np.unique(tok[dots])) != len(dots):
+    dot_tok = opened[dots] - 1
+    if len(dots) and (np.diff(dot_tok) == 0).any():  # two dots in one number
         return None
-    where = np.flatnonzero(digit)
-    place = dcum[ends[tok[where]]] - dcum[where]  # digits after this one in its token
-    mantissa = np.bincount(tok[where], weights=(b[where] - 48) * _POW10[place], minlength=len(starts))
     frac = np.zeros(len(starts), dtype=np.int64)
-    frac[tok[dots]] = dcum[ends[tok[dots]]] - dcum[dots]
+    frac[dot_tok] = ends[dot_tok] - dots
+    n_digits = ends - starts + 1 - sign[starts] - (frac > 0)
+    n_digits[dot_tok] -= frac[dot_tok] == 0  # "1." has a dot but no fraction digits
+    if (n_digits <= 0).any() or (n_digits > 15).any():
+        return None
+    # in the stream of all digits, digit j of number k sits at place last[k] - j (digits after it)
+    last = np.cumsum(n_digits) - 1
+    first = last - n_digits + 1
+    step = np.zeros(int(last[-1]) + 1 if len(last) else 0, dtype=np.int32)
+    step[first] = np.diff(last, prepend=0) if len(last) else last
+    place = np.cumsum(step, dtype=np.int32)
+    place -= np.arange(len(place), dtype=np.int32)
+    terms = (b[digit] - 48) * _POW10[place]
+    mantissa = np.add.reduceat(terms, first) if len(terms) else terms
     values = mantissa / _POW10[frac]
-    values[b[starts] == 45] *= -1
+    values[minus[starts]] *= -1
     # shape: every line of table i holds cols[i] values
-    newline = b == 10
-    line_of_token = np.cumsum(newline)[starts]
     n_lines = [body.count(b"\n") + 1 for body in bodies]
-    per_line = np.bincount(line_of_token, minlength=sum(n_lines))
+    breaks = opened[newline]
+    per_line = np.diff(np.concatenate([[0], breaks, [len(starts)]]))
     if len(per_line) != sum(n_lines) or (per_line != np.repeat(cols, n_lines)).any():
         return None
     out, at = [], 0

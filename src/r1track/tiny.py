@@ -283,13 +283,17 @@ def _chat_template(family: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def make_processor(family: str = "qwen2.5-vl", cache_dir: str | Path | None = None):
-    """The family's real processor: image and video processors, tokenizer, chat template."""
+def make_processor(family: str = "qwen2.5-vl", cache_dir: str | Path | None = None, tokenizer=None):
+    """The family's real processor: image and video processors, tokenizer, chat template.
+
+    ``tokenizer``: use this one (with the family's added tokens) instead of the real Qwen tokenizer,
+    e.g. the nano model's small-vocabulary one; it gets the family's chat template.
+    """
     import transformers
     from transformers import Qwen2VLImageProcessor
 
     spec = _spec(family)
-    tokenizer = qwen_tokenizer(family, cache_dir)
+    tokenizer = tokenizer if tokenizer is not None else qwen_tokenizer(family, cache_dir)
     tokenizer.chat_template = _chat_template(family)
     common = dict(patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2,
                   image_mean=spec.image_mean, image_std=spec.image_std)

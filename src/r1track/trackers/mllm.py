@@ -90,7 +90,13 @@ class MLLMTracker(Tracker):
         self.box: np.ndarray | None = None
         self.failures = 0
         self.frame_index = 0
-        self._pending: tuple | None = None
+        self.template: np.ndarray | None = None
+        self.template_text = ""
+        self._template_box: np.ndarray | None = None
+        self._recent: tuple[np.ndarray, str] | None = None  # three-image view: last frame crop, its box
+        self._history: list[tuple[bool, np.ndarray]] = []  # (answer usable, box) of the last frames
+        self._since_refresh = 0
+        self._pending: tuple | None = None  # (search crop, frame size, frame) between prepare and commit
 
     # ------------------------------------------------------------------ properties the runner reads
     @property
@@ -121,8 +127,7 @@ class MLLMTracker(Tracker):
         self._template_box = box
         self._set_template(image, box)
         self._recent = (self.template, self.template_text)
-        self._history: list[tuple[bool, np.ndarray]] = []
-        self._since_refresh = 0
+        self._history, self._since_refresh = [], 0
 
     def update(self, image: np.ndarray) -> np.ndarray:
         return self.commit(self.backend.generate([self.prepare(image)])[0])

@@ -89,6 +89,7 @@ class ValidationArgs:
     sequences: int = 4  # the first N sequences, in name order
     max_frames: int | None = 50  # frames per sequence (from the first); None: all
     every_n_steps: int = 100  # optimiser steps between runs; 0: only when the trainer evaluates
+    max_new_tokens: int = 64  # answer budget per frame (no-think answers need ~20 tokens)
     tracker: dict = field(default_factory=dict)  # keyword options of r1track.trackers.mllm.MLLMTracker
 
 
@@ -310,6 +311,12 @@ def _check_recipe(recipe: Recipe, source: _Source) -> None:
     if recipe.stage == "grpo":
         if recipe.rewards is None or not recipe.rewards.names:
             raise source.error(("rewards",), "a GRPO recipe needs rewards.names")
+        from r1track.training.rewards import get_rewards
+
+        try:
+            get_rewards(recipe.rewards.names)
+        except R1TrackError as e:
+            raise source.error(("rewards", "names"), str(e)) from None
         weights = recipe.rewards.weights
         if weights is not None and len(weights) != len(recipe.rewards.names):
             raise source.error(("rewards", "weights"), f"rewards.weights has {len(weights)} values for "

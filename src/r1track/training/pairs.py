@@ -120,6 +120,10 @@ class PairOptions:
     recent_gap: int = 10  # largest |recent - search| distance in three-image samples
     grounding_rate: float = 0.0
     min_box_size: float = 0.0  # never draw frames whose box has min(w, h) below this (pixels)
+    # the processor's resize bounds (None: the family's defaults); they fix the grid that grounding
+    # answers on whole frames are written in, so they must be the checkpoint's (preprocessor_config.json)
+    min_pixels: int | None = None
+    max_pixels: int | None = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -338,7 +342,7 @@ def _random_crop(box, size: int, rng: np.random.Generator, options: PairOptions)
 def make_sample(plan: PairPlan, i: int) -> dict:
     """Sample ``i`` of the plan as a row (images encoded); depends only on (seed, i) and the plan."""
     o = plan.options
-    family = get_family(o.family)
+    family = get_family(o.family, o.min_pixels, o.max_pixels)
     rng = np.random.default_rng([plan.seed, 0, i])
     u_ground, u_three = rng.random(2)
     if o.balance_aspect:
@@ -554,6 +558,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fixes.add_argument("--recent-gap", type=int, default=d.recent_gap)
     fixes.add_argument("--grounding-rate", type=float, default=d.grounding_rate)
     fixes.add_argument("--min-box-size", type=float, default=d.min_box_size)
+    parser.add_argument("--min-pixels", type=int, default=None,
+                        help="the model processor's minimum image pixels (grounding answers' grid)")
+    parser.add_argument("--max-pixels", type=int, default=None,
+                        help="the model processor's maximum image pixels (grounding answers' grid)")
     parser.add_argument("--num-proc", type=int, default=1)
     parser.add_argument("--overwrite", action="store_true")
 

@@ -138,7 +138,8 @@ def validation_callback(recipe: Recipe, processor, family: str):
         return None
     v = recipe.data.validation
     return TrackingValidationCallback(sequences, v.every_n_steps, processor, family=family,
-                                      tracker_options=v.tracker, max_frames=v.max_frames)
+                                      tracker_options=v.tracker, max_frames=v.max_frames,
+                                      max_new_tokens=v.max_new_tokens)
 
 
 def validation_sequences(recipe: Recipe) -> list:
