@@ -27,7 +27,7 @@ import sys
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -147,22 +147,37 @@ class _Job:
     frame: int = 1
 
 
-@dataclass
-class _Pending:
-    runs: dict = field(default_factory=dict)  # rep -> (boxes, times)
+def _generate(jobs: list[_Job], requests: list) -> list[str]:
+    """One ``generate`` call per distinct backend (normally one: the factory shares it), replies in order."""
+    groups: dict[int, list[int]] = {}
+    for k, job in enumerate(jobs):
+        groups.setdefault(id(job.tracker.backend), []).append(k)
+    replies: list = [None] * len(jobs)
+    for members in groups.values():
+        backend = jobs[members[0]].tracker.backend
+        try:
+            out = backend.generate([requests[k] for k in members])
+        except Exception as e:
+            names = ", ".join(f"sequence {jobs[k].seq.name!r} frame {jobs[k].frame}" for k in members)
+            raise TrackerError(f"backend failed on a batch of {len(members)} requests ({names}): "
+                               f"{type(e).__name__}: {e}") from e
+        if len(out) != len(members):
+            raise TrackerError(f"backend returned {len(out)} replies for {len(members)} requests")
+        for k, reply in zip(members, out):
+            replies[k] = reply
+    return replies
 
 
-def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, batch_size, bar, on_done):
+def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, batch_size, on_done):
     waiting = deque((i, r) for i in todo for r in range(repetitions))
-    pending: dict[int, _Pending] = {i: _Pending() for i in todo}
+    pending: dict[int, dict[int, tuple]] = {i: {} for i in todo}  # sequence -> rep -> (boxes, times)
     active: list[_Job] = []
-    backend = None
 
     def finish(job: _Job):
-        p = pending[job.seq_index]
-        p.runs[job.rep] = (job.boxes, job.times)
-        if len(p.runs) == repetitions:
-            ordered = [p.runs[r] for r in range(repetitions)]
+        runs = pending[job.seq_index]
+        runs[job.rep] = (job.boxes, job.times)
+        if len(runs) == repetitions:  # all runs of the sequence are in: write them at once
+            ordered = [runs[r] for r in range(repetitions)]
             _write(tracker_dir, job.seq, protocol, [b for b, _ in ordered], [t for _, t in ordered])
             del pending[job.seq_index]
             on_done()
@@ -172,11 +187,9 @@ def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, 
         while len(active) < batch_size and waiting:
             i, r = waiting.popleft()
             seq = sequences[i]
-            tracker = factory()
-            backend = tracker.backend if backend is None else backend
             n = len(seq)
-            job = _Job(i, r, seq, tracker, np.zeros((n, 4)), np.zeros(n))
-            job.times[0] = _start(tracker, seq, seq.frame(0))
+            job = _Job(i, r, seq, factory(), np.zeros((n, 4)), np.zeros(n))
+            job.times[0] = _start(job.tracker, seq, seq.frame(0))
             job.boxes[0] = seq.init_box
             if n == 1:
                 finish(job)
@@ -192,13 +205,7 @@ def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, 
                 requests.append(job.tracker.prepare(image))
             except Exception as e:
                 raise _failure(job.tracker, job.seq, job.frame, e) from e
-        try:
-            replies = backend.generate(requests)
-        except Exception as e:
-            names = ", ".join(f"{j.seq.name!r} frame {j.frame}" for j in active)
-            raise TrackerError(f"backend failed on a batch of {len(requests)} requests ({names}): {type(e).__name__}: {e}") from e
-        if len(replies) != len(requests):
-            raise TrackerError(f"backend returned {len(replies)} replies for {len(requests)} requests")
+        replies = _generate(active, requests)
         outs = []
         for job, reply in zip(active, replies):
             try:
@@ -311,7 +318,7 @@ def run(
     bar = tqdm(total=len(todo), desc=tracker_dir.name, unit="seq", disable=not progress or not todo)
     try:
         if batched:
-            _run_lockstep(factory, sequences, todo, tracker_dir, protocol, reps, batch_size, bar, lambda: bar.update())
+            _run_lockstep(factory, sequences, todo, tracker_dir, protocol, reps, batch_size, lambda: bar.update())
         elif workers > 1 and len(todo) > 1:
             _run_parallel(factory, sequences, todo, tracker_dir, protocol, reps, workers, lambda: bar.update())
         else:
