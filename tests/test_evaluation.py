@@ -261,6 +261,9 @@ def test_lockstep_batching_equals_one_by_one_tracking(tmp_path, val_seqs):
         runs_b, times_b = results.read_got10k(tmp_path / "batch", s.name, len(s))
         assert len(runs_b) == 2 and all(np.array_equal(a, b) for a, b in zip(runs_a, runs_b))
         assert (times_b[1:] > 0).all()
+    # both runs of the first sequence share every step, and a step's time is split evenly
+    _, times_first = results.read_got10k(tmp_path / "batch", seqs[0].name, len(seqs[0]))
+    assert np.array_equal(times_first[1:, 0], times_first[1:, 1])
     # the oracle backend must have tracked well, or the equality above says little
     assert report.report(seqs, "got10k", tmp_path, ["batch"])["batch"]["overall"]["ao"] > 0.8
 
@@ -287,3 +290,16 @@ def test_test_split_has_no_ground_truth_to_score(tmp_path):
     assert not evaluation.has_ground_truth(seqs)
     evaluation.run(Static, seqs, tmp_path / "runs" / "Static", "got10k", progress=False)
     assert results.is_complete_got10k(tmp_path / "runs" / "Static", seqs[0].name, 5, 1)
+
+
+def test_eval_command_runs_the_mllm_tracker_in_lockstep(tmp_path, val_root, capsys):
+    pytest.importorskip("r1track.trackers.mllm")
+    from r1track import cli
+
+    code = cli.main(["eval", "--dataset", "got10k", "--root", str(val_root), "--split", "val", "--tracker", "mllm",
+                     "--backend", "oracle", "--batch-size", "3", "--results", str(tmp_path), "--no-progress"])
+    assert code == 0
+    out, err = capsys.readouterr()
+    folders = [p.name for p in tmp_path.iterdir()]
+    assert len(folders) == 1 and folders[0].startswith("r1track-")  # named after the model, not "mllm"
+    assert "3 sequence(s) run" in err and folders[0] in out and "AO" in out

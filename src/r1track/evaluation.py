@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from r1track import results
 from r1track.datasets.base import Sequence
 from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
@@ -49,16 +50,12 @@ class TrackerError(R1TrackError):
 
 
 def _is_complete(tracker_dir: Path, seq: Sequence, protocol: str, repetitions: int) -> bool:
-    from r1track import results
-
     if protocol == "got10k":
         return results.is_complete_got10k(tracker_dir, seq.name, len(seq), repetitions)
     return results.is_complete_ope(tracker_dir, seq.name, len(seq))
 
 
 def _write(tracker_dir: Path, seq: Sequence, protocol: str, runs: list[np.ndarray], times: list[np.ndarray]):
-    from r1track import results
-
     if protocol == "got10k":
         results.write_got10k(tracker_dir, seq.name, runs, times)
     else:

@@ -110,25 +110,35 @@ def got10k_iou(pred: np.ndarray, gt: np.ndarray, resolution: tuple[float, float]
     return np.clip(inter / (union + EPS), 0.0, 1.0)
 
 
-def got10k_summary(ious: np.ndarray, times: np.ndarray | None = None) -> dict:
-    """AO, SR0.5, SR0.75 and the 101-point success curve of concatenated IoUs (+ speed from times)."""
+def got10k_summary(ious: np.ndarray, times: np.ndarray | None = None, curve: bool = True) -> dict:
+    """AO, SR0.5, SR0.75 (and the 101-point success curve) of concatenated IoUs (+ speed from times)."""
     ious = np.asarray(ious, dtype=np.float64).ravel()
-    curve = fraction_above(ious, GOT10K_THRESHOLDS)
-    return {
+    out = {
         "ao": _float(np.mean(ious)) if len(ious) else None,
         "sr50": _float(np.mean(ious > 0.5)) if len(ious) else None,
-        "sr75": _float(curve[75]),
+        "sr75": _float(np.mean(ious > GOT10K_THRESHOLDS[75])) if len(ious) else None,
         "speed_fps": mean_fps(times) if times is not None else None,
-        "success_curve": [_float(c) for c in curve],
     }
+    if curve:
+        out["success_curve"] = [_float(c) for c in fraction_above(ious, GOT10K_THRESHOLDS)]
+    return out
 
 
 def got10k_sequence_ious(runs: list[np.ndarray], gt: np.ndarray, cover: np.ndarray | None,
                          resolution: tuple[float, float]) -> np.ndarray:
     """Scored IoUs of every run of one sequence, runs concatenated: frame 0 dropped, cover > 0 kept."""
-    keep = slice(None) if cover is None else np.asarray(cover)[1:] > 0
-    pred = np.stack([np.asarray(r, dtype=np.float64)[1:] for r in runs])  # (R, N-1, 4)
-    return got10k_iou(pred, gt[None, 1:], resolution)[:, keep].ravel()
+    keep = _scored(cover, len(gt))
+    pred = np.concatenate([np.asarray(r, dtype=np.float64)[keep] for r in runs])
+    return got10k_iou(pred, np.tile(gt[keep], (len(runs), 1)), resolution)
+
+
+def _scored(cover: np.ndarray | None, n: int) -> np.ndarray:
+    """Frames the toolkit scores: not frame 0, and cover label > 0 where known."""
+    keep = np.ones(n, dtype=bool) if cover is None else np.asarray(cover).reshape(-1) > 0
+    if len(keep) != n:
+        raise ValueError(f"{len(keep)} cover labels for {n} frames")
+    keep[0] = False
+    return keep
 
 
 def _has_full_gt(seq) -> bool:
@@ -173,39 +183,57 @@ def score_got10k(sequences, tracker_dir: str | Path) -> dict:
         raise R1TrackError(f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
                            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
 
-    per_seq, all_ious, all_times, frames = {}, [], [], {}
-    groups: dict[str, dict[str, list[np.ndarray]]] = {"object_class": {}, "motion_class": {}}
-    for seq in sequences:
-        runs, times = results.read_got10k(tracker_dir, seq.name, len(seq.gt))
-        cover = _cover(seq)
-        ious = got10k_sequence_ious(runs, seq.gt, cover, _resolution(seq))
-        summary = got10k_summary(ious, times)
-        per_seq[seq.name] = {k: summary[k] for k in ("ao", "sr50", "sr75", "speed_fps")}
-        per_seq[seq.name]["length"] = len(seq.gt) - 1
-        frames[seq.name] = len(ious) // len(runs)
-        all_ious.append(ious)
-        if times is not None:
-            all_times.append(times.ravel())
-        for key, table in groups.items():
-            if seq.meta.get(key) is not None:
-                table.setdefault(str(seq.meta[key]), []).append((ious, frames[seq.name]))
+    # every (run, scored frame) row of every sequence in one array, sequence by sequence, run-major
+    parsed = results.read_got10k_many(tracker_dir, [(s.name, len(s.gt)) for s in sequences])
+    preds, gts, keeps, rows, frames, bounds, times, time_rows = [], [], [], [], [], [], [], []
+    for seq, (runs, seq_times) in zip(sequences, parsed):
+        keep = _scored(_cover(seq), len(seq.gt))
+        preds.append(np.concatenate(runs))
+        gts.append(np.tile(seq.gt, (len(runs), 1)))
+        keeps.append(np.tile(keep, len(runs)))
+        frames.append(int(keep.sum()))
+        rows.append(frames[-1] * len(runs))
+        bounds.append(_resolution(seq))
+        times.append(np.zeros(0) if seq_times is None else seq_times.ravel())
+        time_rows.append(len(times[-1]))
+    keep = np.concatenate(keeps)
+    bound = np.repeat(np.array(bounds), rows, axis=0)
+    ious = got10k_iou(np.concatenate(preds)[keep], np.concatenate(gts)[keep], (bound[:, 0], bound[:, 1]))
 
-    overall = got10k_summary(np.concatenate(all_ious),
-                             np.concatenate(all_times) if all_times else None)
-    overall["num_frames"] = int(sum(frames.values()))
-    overall["num_sequences"] = len(sequences)
-
-    def group_summary(members):
-        s = got10k_summary(np.concatenate([m[0] for m in members]))
-        return {"ao": s["ao"], "sr50": s["sr50"], "sr75": s["sr75"],
-                "num_frames": int(sum(m[1] for m in members)), "num_sequences": len(members)}
-
-    return {
-        "overall": overall,
-        "sequences": per_seq,
-        "object_classes": {k: group_summary(v) for k, v in sorted(groups["object_class"].items())},
-        "motion_classes": {k: group_summary(v) for k, v in sorted(groups["motion_class"].items())},
+    n_seqs = len(sequences)
+    seq_of = np.repeat(np.arange(n_seqs), rows)
+    count = np.array(rows, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ao = np.bincount(seq_of, ious, n_seqs) / count
+        sr50 = np.bincount(seq_of, ious > 0.5, n_seqs) / count
+        sr75 = np.bincount(seq_of, ious > GOT10K_THRESHOLDS[75], n_seqs) / count
+        all_times = np.concatenate(times)
+        timed = all_times > 0  # NaN compares False
+        time_seq = np.repeat(np.arange(n_seqs), time_rows)[timed]
+        fps = np.bincount(time_seq, 1.0 / all_times[timed], n_seqs) / np.bincount(time_seq, None, n_seqs)
+    per_seq = {
+        seq.name: {"ao": _float(ao[k]), "sr50": _float(sr50[k]), "sr75": _float(sr75[k]),
+                   "speed_fps": _float(fps[k]), "length": len(seq.gt) - 1}
+        for k, seq in enumerate(sequences)
     }
+    overall = got10k_summary(ious, all_times)
+    overall["num_frames"] = int(sum(frames))
+    overall["num_sequences"] = n_seqs
+
+    def grouped(key: str) -> dict:
+        members: dict[str, list[int]] = {}
+        for k, seq in enumerate(sequences):
+            if seq.meta.get(key) is not None:
+                members.setdefault(str(seq.meta[key]), []).append(k)
+        out = {}
+        for name, ks in sorted(members.items()):
+            s = got10k_summary(ious[np.isin(seq_of, ks)], curve=False)
+            out[name] = {"ao": s["ao"], "sr50": s["sr50"], "sr75": s["sr75"],
+                         "num_frames": int(sum(frames[k] for k in ks)), "num_sequences": len(ks)}
+        return out
+
+    return {"overall": overall, "sequences": per_seq, "object_classes": grouped("object_class"),
+            "motion_classes": grouped("motion_class")}
 
 
 # ---------------------------------------------------------------- one-pass evaluation

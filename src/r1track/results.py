@@ -116,6 +116,7 @@ def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarra
     (exponents, nan, inf, more than 15 significant digits, other characters, ragged lines): the
     caller then takes the general, line-by-line path that names the culprit line.
     """
+    # (np.take / np.compress: several times faster than fancy and boolean indexing)
     b = np.frombuffer(b"\n".join(bodies), dtype=np.uint8)
     digit = (b >= 48) & (b <= 57)
     dot = b == 46
@@ -131,33 +132,40 @@ def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarra
         return None
     end = num.copy()
     end[:-1] &= ~num[1:]
-    starts, ends = np.flatnonzero(start), np.flatnonzero(end)  # token i spans starts[i]..ends[i]
+    starts, ends = np.flatnonzero(start), np.flatnonzero(end)  # number k spans starts[k]..ends[k]
+    n = len(starts)
+    if n == 0:
+        return None
     opened = np.cumsum(start.view(np.uint8), dtype=np.int32)  # numbers begun so far, per byte
     dots = np.flatnonzero(dot)
-    dot_tok = opened[dots] - 1
-    if len(dots) and (np.diff(dot_tok) == 0).any():  # two dots in one number
+    dot_of = opened.take(dots) - 1
+    if (np.diff(dot_of) == 0).any():  # two dots in one number
         return None
-    frac = np.zeros(len(starts), dtype=np.int64)
-    frac[dot_tok] = ends[dot_tok] - dots
-    n_digits = ends - starts + 1 - sign[starts] - (frac > 0)
-    n_digits[dot_tok] -= frac[dot_tok] == 0  # "1." has a dot but no fraction digits
+    frac = np.zeros(n, dtype=np.int64)
+    frac[dot_of] = ends.take(dot_of) - dots
+    has_dot = np.zeros(n, dtype=np.int64)
+    has_dot[dot_of] = 1
+    n_digits = ends - starts + 1 - sign.take(starts) - has_dot
     if (n_digits <= 0).any() or (n_digits > 15).any():
         return None
     # in the stream of all digits, digit j of number k sits at place last[k] - j (digits after it)
     last = np.cumsum(n_digits) - 1
     first = last - n_digits + 1
-    step = np.zeros(int(last[-1]) + 1 if len(last) else 0, dtype=np.int32)
-    step[first] = np.diff(last, prepend=0) if len(last) else last
+    step = np.zeros(int(last[-1]) + 1, dtype=np.int32)
+    step[first] = n_digits
+    step[0] -= 1
     place = np.cumsum(step, dtype=np.int32)
     place -= np.arange(len(place), dtype=np.int32)
-    terms = (b[digit] - 48) * _POW10[place]
-    mantissa = np.add.reduceat(terms, first) if len(terms) else terms
-    values = mantissa / _POW10[frac]
-    values[minus[starts]] *= -1
+    digits = np.compress(digit, b)
+    digits -= 48
+    terms = _POW10.take(place)
+    terms *= digits
+    values = np.add.reduceat(terms, first)  # exact: integer partial sums below 2**53
+    values /= _POW10.take(frac)
+    values[minus.take(starts)] *= -1
     # shape: every line of table i holds cols[i] values
     n_lines = [body.count(b"\n") + 1 for body in bodies]
-    breaks = opened[newline]
-    per_line = np.diff(np.concatenate([[0], breaks, [len(starts)]]))
+    per_line = np.diff(np.concatenate([[0], opened.take(np.flatnonzero(newline)), [n]]))
     if len(per_line) != sum(n_lines) or (per_line != np.repeat(cols, n_lines)).any():
         return None
     out, at = [], 0
@@ -199,14 +207,18 @@ def read_tables(specs: list[tuple[Path, int | None, int, bool, bool]]) -> list[n
     """
     loaded = [_read_body(Path(p), n_rows, truncate) for p, n_rows, _, _, truncate in specs]
     tables = parse_decimal_tables([body for body, _ in loaded], [s[2] for s in specs])
-    if tables is None:
-        tables = [_parse_general(Path(s[0]), body, n, s[2]) for s, (body, n) in zip(specs, loaded)]
-    for (path, _, _, allow_nan, _), table, (body, _) in zip(specs, tables, loaded):
+    if tables is not None:
+        return tables  # plain decimals only: nothing can be NaN or inf
+    tables = []
+    for (path, _, n_cols, allow_nan, _), (body, n_lines) in zip(specs, loaded):
+        fast = parse_decimal_tables([body], [n_cols])
+        table = fast[0] if fast is not None else _parse_general(Path(path), body, n_lines, n_cols)
         bad = np.isinf(table) if allow_nan else ~np.isfinite(table)
         if bad.any():
             i = int(np.flatnonzero(bad.any(1))[0])
             line = body.split(b"\n")[i].decode("utf-8", "replace")
             raise DataError(path, f"value is not finite: {line.strip()!r}", i + 1)
+        tables.append(table)
     return tables
 
 
@@ -246,14 +258,20 @@ def got10k_time_file(tracker_dir: str | Path, seq_name: str) -> Path:
 
 def got10k_run_files(tracker_dir: str | Path, seq_name: str) -> list[Path]:
     """The run files present, in run order (what the toolkit's ``<seq>_[0-9]*.txt`` glob finds)."""
+    return _got10k_listing(tracker_dir, seq_name)[0]
+
+
+def _got10k_listing(tracker_dir: str | Path, seq_name: str) -> tuple[list[Path], Path | None]:
+    """(run files in run order, time file or None) from one directory listing."""
     folder = Path(tracker_dir) / seq_name
-    pattern = re.compile(re.escape(seq_name) + r"_(\d+)\.txt")
     try:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    found = [(int(m.group(1)), n) for n in names if (m := pattern.fullmatch(n))]
-    return [folder / n for _, n in sorted(found)]
+        return [], None
+    pattern = re.compile(re.escape(seq_name) + r"_(\d+)\.txt")
+    found = sorted((int(m.group(1)), n) for n in names if (m := pattern.fullmatch(n)))
+    time_name = f"{seq_name}_time.txt"
+    return [folder / n for _, n in found], (folder / time_name if time_name in names else None)
 
 
 def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray],
@@ -286,15 +304,26 @@ def read_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int
     Returns ``(runs, times)``: runs are (N, 4) float arrays (no NaN/inf); times is (N, R) (NaN allowed,
     as the toolkit drops it) or None when the time file is missing.
     """
-    files = got10k_run_files(tracker_dir, seq_name)
-    if not files:
-        raise DataError(got10k_run_file(tracker_dir, seq_name, 1), "result file is missing")
-    specs = [(f, n_frames, 4, False, False) for f in files]
-    time_file = got10k_time_file(tracker_dir, seq_name)
-    if time_file.exists():
-        specs.append((time_file, n_frames, len(files), True, False))
-    tables = read_tables(specs)
-    return tables[:len(files)], (tables[len(files)] if len(tables) > len(files) else None)
+    return read_got10k_many(tracker_dir, [(seq_name, n_frames)])[0]
+
+
+def read_got10k_many(tracker_dir: str | Path, items: list[tuple[str, int]]
+                     ) -> list[tuple[list[np.ndarray], np.ndarray | None]]:
+    """``read_got10k`` for many (sequence name, frame count) pairs, parsed in one vectorised pass."""
+    specs, layout = [], []
+    for seq_name, n_frames in items:
+        runs, time_file = _got10k_listing(tracker_dir, seq_name)
+        if not runs:
+            raise DataError(got10k_run_file(tracker_dir, seq_name, 1), "result file is missing")
+        specs += [(f, n_frames, 4, False, False) for f in runs]
+        if time_file is not None:
+            specs.append((time_file, n_frames, len(runs), True, False))
+        layout.append((len(runs), time_file is not None))
+    tables, out, at = read_tables(specs), [], 0
+    for n_runs, has_time in layout:
+        out.append((tables[at:at + n_runs], tables[at + n_runs] if has_time else None))
+        at += n_runs + has_time
+    return out
 
 
 def is_complete_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int,
