@@ -139,7 +139,7 @@ def test_times_cover_the_tracker_call_not_frame_loading(tmp_path):
     assert np.array_equal(boxes, seq.gt)
     # every frame takes 50 ms to load and 10 ms to track: only the 10 ms may show
     assert (times >= 0.0095).all(), times
-    assert np.median(times) < 0.03 and (times < 0.045).all(), times
+    assert np.median(times) < 0.035 and (times < 0.06).all(), times
 
 
 def test_resume_skips_complete_sequences_and_reruns_incomplete_ones(tmp_path, val_seqs):

@@ -416,6 +416,9 @@ def run_command(args: argparse.Namespace) -> int:
         f"{counts['repetitions']} run(s) each -> {results_dir / name}",
         file=sys.stderr,
     )
+    if args.workers > 1:
+        print(f"note: times were measured with {args.workers} processes sharing the machine; "
+              "report speeds from a --workers 1 run", file=sys.stderr)
     if has_ground_truth(sequences):
         scores = report.report(sequences, protocol, results_dir, trackers=[name])
         print(report.format_table(scores, protocol))

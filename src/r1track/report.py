@@ -10,6 +10,7 @@ attribute (one-pass) come from the same scoring, restricted to the sequences of 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 from pathlib import Path
@@ -202,8 +203,6 @@ def protocol_label(protocol: str) -> str:
 
 
 def _save_atomic(fig, path: Path) -> None:
-    import io
-
     from r1track.results import atomic_write_bytes
 
     buf = io.BytesIO()

@@ -86,10 +86,11 @@ def _check_boxes(boxes, what: str) -> np.ndarray:
     return b
 
 
-def _read_body(path: Path, n_rows: int | None, truncate: bool) -> tuple[bytes, int]:
+def _read_body(path: str | Path, n_rows: int | None, truncate: bool) -> tuple[bytes, int]:
     """The file's bytes without its blank tail, cut to ``n_rows`` lines when asked; row count checked."""
     try:
-        body = path.read_bytes().rstrip()
+        with open(path, "rb") as f:
+            body = f.read().rstrip()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         raise DataError(path, "file is missing") from None
     n_lines = body.count(b"\n") + 1 if body else 0
@@ -130,9 +131,13 @@ def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarra
     start[1:] &= ~num[:-1]
     if (sign & ~start).any():  # a sign only opens a number
         return None
-    end = num.copy()
-    end[:-1] &= ~num[1:]
-    starts, ends = np.flatnonzero(start), np.flatnonzero(end)  # number k spans starts[k]..ends[k]
+    # numbers begin and end where ``num`` flips: one nonzero pass gives both
+    flips = np.flatnonzero(num[1:] != num[:-1]) + 1
+    if num[0]:
+        flips = np.concatenate([[0], flips])
+    if num[-1]:
+        flips = np.concatenate([flips, [len(b)]])
+    starts, ends = flips[0::2], flips[1::2] - 1  # number k spans starts[k]..ends[k]
     n = len(starts)
     if n == 0:
         return None
@@ -205,7 +210,7 @@ def read_tables(specs: list[tuple[Path, int | None, int, bool, bool]]) -> list[n
 
     See ``read_table``; reading together lets one vectorised pass parse them all.
     """
-    loaded = [_read_body(Path(p), n_rows, truncate) for p, n_rows, _, _, truncate in specs]
+    loaded = [_read_body(p, n_rows, truncate) for p, n_rows, _, _, truncate in specs]
     tables = parse_decimal_tables([body for body, _ in loaded], [s[2] for s in specs])
     if tables is not None:
         return tables  # plain decimals only: nothing can be NaN or inf
@@ -261,9 +266,11 @@ def got10k_run_files(tracker_dir: str | Path, seq_name: str) -> list[Path]:
     return _got10k_listing(tracker_dir, seq_name)[0]
 
 
-def _got10k_listing(tracker_dir: str | Path, seq_name: str) -> tuple[list[Path], Path | None]:
-    """(run files in run order, time file or None) from one directory listing."""
-    folder = Path(tracker_dir) / seq_name
+def _got10k_listing(tracker_dir: str | Path, seq_name: str, as_str: bool = False
+                    ) -> tuple[list, str | Path | None]:
+    """(run files in run order, time file or None) from one directory listing (str paths are for
+    the scoring hot path, where pathlib's overhead shows)."""
+    folder = os.path.join(tracker_dir, seq_name)
     try:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -271,7 +278,8 @@ def _got10k_listing(tracker_dir: str | Path, seq_name: str) -> tuple[list[Path],
     pattern = re.compile(re.escape(seq_name) + r"_(\d+)\.txt")
     found = sorted((int(m.group(1)), n) for n in names if (m := pattern.fullmatch(n)))
     time_name = f"{seq_name}_time.txt"
-    return [folder / n for _, n in found], (folder / time_name if time_name in names else None)
+    make = (lambda n: folder + os.sep + n) if as_str else (lambda n: Path(folder) / n)
+    return [make(n) for _, n in found], (make(time_name) if time_name in names else None)
 
 
 def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray],
@@ -312,7 +320,7 @@ def read_got10k_many(tracker_dir: str | Path, items: list[tuple[str, int]]
     """``read_got10k`` for many (sequence name, frame count) pairs, parsed in one vectorised pass."""
     specs, layout = [], []
     for seq_name, n_frames in items:
-        runs, time_file = _got10k_listing(tracker_dir, seq_name)
+        runs, time_file = _got10k_listing(tracker_dir, seq_name, as_str=True)
         if not runs:
             raise DataError(got10k_run_file(tracker_dir, seq_name, 1), "result file is missing")
         specs += [(f, n_frames, 4, False, False) for f in runs]

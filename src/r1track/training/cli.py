@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only validate the recipe (and its TRL config) and print the batch plan")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="recipe overrides by dotted key, values in YAML, e.g. trainer.num_train_epochs=1")
+    # Plain parse_args takes all positionals at their first run ("grpo"), so overrides written after the
+    # options would be rejected; the intermixed parse collects them wherever they are.
+    parser.parse_args = parser.parse_intermixed_args
 
 
 def run(args: argparse.Namespace) -> int:

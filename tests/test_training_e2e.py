@@ -1,0 +1,132 @@
+"""End to end on CPU: synthetic benchmark -> pairs -> SFT (LoRA) -> GRPO -> the saved model tracks.
+
+Runs the shipped tiny recipes through the ``r1track train`` command on a random-weight checkpoint of the
+real Qwen2.5-VL architecture. With random weights every answer fails the reference reward (-1 for the
+whole group, advantage 0, no update), so the GRPO run also gets a test-only reward that varies inside a
+group (a hash of the answer text): what is tested is that the update step runs and moves the weights,
+not that the reward is good.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+from safetensors.numpy import load_file  # noqa: E402
+
+from r1track.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+RECIPES = Path(__file__).parents[1] / "recipes"
+
+
+def text_hash_reward(completions, **kwargs) -> list[float]:
+    """Test-only: a deterministic reward that differs between different answers of a group."""
+    from r1track.training.rewards import completion_text
+
+    return [zlib.crc32(completion_text(c).encode()) % 1000 / 1000 for c in completions]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    from r1track.synth import generate
+    from r1track.tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("e2e")
+    generate(root / "synth", sequences=3, frames=10, seed=0, split="train", size="320x240", progress=False)
+    generate(root / "synth", sequences=1, frames=6, seed=0, split="val", size="320x240", progress=False)
+    return {"root": root, "model": make_tiny_model(root / "tiny"), "synth": root / "synth"}
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("CI", "1")  # TRL sends no usage ping from CI runs
+
+
+def _paths(inputs, model) -> list[str]:
+    return [f"model.name_or_path={model}", f"data.build.root={inputs['synth']}",
+            f"data.validation.root={inputs['synth']}"]
+
+
+def _log(run: Path) -> list[dict]:
+    return json.loads((run / "log_history.json").read_text())
+
+
+def _changed(a: dict, b: dict) -> set[str]:
+    assert a.keys() == b.keys()
+    return {k for k in a if not np.array_equal(a[k], b[k])}
+
+
+def test_sft_grpo_and_tracking(inputs, monkeypatch):
+    from r1track.backends import build_backend
+    from r1track.datasets import load
+    from r1track.training import rewards
+    from r1track.trackers.mllm import MLLMTracker
+
+    root = inputs["root"]
+    base = load_file(str(inputs["model"] / "model.safetensors"))
+
+    # ---- SFT: LoRA adapter, merged into the saved model
+    sft_run = root / "runs" / "sft"
+    assert main(["train", "sft", "--config", str(RECIPES / "tiny-cpu-sft.yaml"), "--output-dir", str(sft_run),
+                 *_paths(inputs, inputs["model"])]) == 0
+    sft_model = sft_run / "model"
+    assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json"} <= {
+        p.name for p in sft_model.iterdir()}
+    assert not list(sft_model.glob("adapter_*")) and not list(sft_model.glob("*.bin"))
+    sft_weights = load_file(str(sft_model / "model.safetensors"))
+    changed = _changed(base, sft_weights)
+    # the merged LoRA moved linear layers of the language model and of the vision tower, nothing else
+    assert any(".layers." in k and k.endswith("proj.weight") for k in changed)
+    assert any(".visual." in k for k in changed)
+    assert not any("embed_tokens" in k or "norm" in k for k in changed)
+    log = _log(sft_run)
+    losses = [h["loss"] for h in log if "loss" in h]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert any("val/ao" in h and 0 <= h["val/ao"] <= 1 for h in log)
+    assert (sft_run / "recipe.yaml").is_file()
+
+    # a finished run is never overwritten unless asked
+    assert main(["train", "sft", "--config", str(RECIPES / "tiny-cpu-sft.yaml"), "--output-dir", str(sft_run),
+                 *_paths(inputs, inputs["model"])]) == 2
+
+    # ---- GRPO from the SFT model: full fine-tuning, KL to the SFT model, the reference reward logged
+    monkeypatch.setitem(rewards.REWARDS, "text_hash", text_hash_reward)
+    grpo_run = root / "runs" / "grpo"
+    assert main(["train", "grpo", "--config", str(RECIPES / "tiny-cpu-grpo.yaml"), "--output-dir", str(grpo_run),
+                 *_paths(inputs, sft_model), "rewards.names=[r1track, text_hash]"]) == 0
+    grpo_weights = load_file(str(grpo_run / "model" / "model.safetensors"))
+    changed = _changed(sft_weights, grpo_weights)
+    assert any(".layers." in k for k in changed)
+    assert any(".visual." in k for k in changed)  # the vision tower trains (reference: not frozen)
+    log = _log(grpo_run)
+    steps = [h for h in log if "rewards/r1track_reward/mean" in h]
+    assert len(steps) == 2
+    for h in steps:
+        assert h["rewards/r1track_reward/mean"] == -1.0  # random weights never answer a box
+        assert h["rewards/text_hash_reward/std"] > 0  # the group advantage is not zero
+        assert "kl" in h and np.isfinite(h["loss"])
+    assert any(h.get("kl", 0) > 0 for h in steps)  # the policy moved away from the reference
+    assert any("val/ao" in h for h in log)
+
+    # ---- the saved GRPO model tracks by path with the transformers backend
+    backend = build_backend("transformers", model=str(grpo_run / "model"), max_new_tokens=16, device="cpu")
+    tracker = MLLMTracker(backend, crop_size=112)
+    seq = load("got10k", inputs["synth"], "val")[0]
+    tracker.init(seq.frame(0), seq.gt[0])
+    h, w = seq.frame(0).shape[:2]
+    for i in (1, 2):
+        box = tracker.update(seq.frame(i))
+        assert box.shape == (4,) and np.isfinite(box).all()
+        assert box[2] > 0 and box[3] > 0
+        assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= w and box[1] + box[3] <= h
