@@ -265,3 +265,21 @@ def test_pack_command_end_to_end(tmp_path, capsys):
     with zipfile.ZipFile(tmp_path / "sub.zip") as zf:
         assert len(zf.namelist()) == 8
     assert cli.main(argv) == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_times_may_be_nan_but_not_inf(tmp_path):
+    t = np.array([0.0, np.nan, 0.1])
+    results.write_got10k(tmp_path, "s", [boxes(3)], [t])
+    _, got = results.read_got10k(tmp_path, "s", 3)
+    assert got[0, 0] == 0 and np.isnan(got[1, 0]) and got[2, 0] == 0.1
+    with pytest.raises(ValueError, match="infinite"):
+        results.write_ope(tmp_path, "o", boxes(3), times=[0, np.inf, 1])
+
+
+def test_general_syntax_falls_back_to_the_full_parser(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "s_001.txt").write_text("1e1,2.5E-1,-3,4\n1,2,3,4\n")
+    (tmp_path / "s" / "s_time.txt").write_text("nan\n0.5\n")
+    runs, times = results.read_got10k(tmp_path, "s", 2)
+    assert runs[0].tolist() == [[10, 0.25, -3, 4], [1, 2, 3, 4]]
+    assert np.isnan(times[0, 0]) and times[1, 0] == 0.5

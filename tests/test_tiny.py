@@ -183,6 +183,7 @@ def test_tokenizer_is_cached_on_disk(tiny_dir):
     assert (built[0] / "tokenizer.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", [f for f in ("qwen2-vl", "qwen3-vl") if f in FAMILY_SPECS])
 def test_other_families_build_load_and_generate(family, tiny_dir, tmp_path):
     import torch

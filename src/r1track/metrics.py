@@ -163,6 +163,25 @@ def _cover(seq) -> np.ndarray | None:
     return None
 
 
+def _got10k_ious(sequences, runs: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """IoUs of every scored (run, frame) of every sequence in one vectorised pass, in the toolkit's
+    concatenation order (sequence by sequence, run after run), with the sequence index of each IoU
+    and the number of scored frames of each sequence."""
+    n_frames = np.array([len(s.gt) for s in sequences])
+    n_rows = n_frames * np.array([len(r) for r in runs])
+    row_seq = np.repeat(np.arange(len(sequences)), n_rows)
+    # row i of sequence s holds frame (i - first row of s) mod N_s of that sequence
+    first_row, first_gt = np.cumsum(n_rows) - n_rows, np.cumsum(n_frames) - n_frames
+    gt_row = first_gt[row_seq] + (np.arange(n_rows.sum()) - first_row[row_seq]) % n_frames[row_seq]
+    scored = np.concatenate([_scored(_cover(s), len(s.gt)) for s in sequences])
+    keep = scored[gt_row]
+    pred = np.concatenate([r for seq_runs in runs for r in seq_runs])[keep]
+    gt = np.concatenate([s.gt for s in sequences])[gt_row[keep]]
+    bound = np.array([_resolution(s) for s in sequences])[row_seq[keep]]
+    frames = np.bincount(np.repeat(np.arange(len(sequences)), n_frames), scored, len(sequences))
+    return got10k_iou(pred, gt, (bound[:, 0], bound[:, 1])), row_seq[keep], frames.astype(int).tolist()
+
+
 def score_got10k(sequences, tracker_dir: str | Path) -> dict:
     """Score one tracker's GOT-10k-layout results over ``sequences`` (the toolkit's ``report``).
 
@@ -183,33 +202,18 @@ def score_got10k(sequences, tracker_dir: str | Path) -> dict:
         raise R1TrackError(f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
                            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
 
-    # every (run, scored frame) row of every sequence in one array, sequence by sequence, run-major
     parsed = results.read_got10k_many(tracker_dir, [(s.name, len(s.gt)) for s in sequences])
-    preds, gts, keeps, rows, frames, bounds, times, time_rows = [], [], [], [], [], [], [], []
-    for seq, (runs, seq_times) in zip(sequences, parsed):
-        keep = _scored(_cover(seq), len(seq.gt))
-        preds.append(np.concatenate(runs))
-        gts.append(np.tile(seq.gt, (len(runs), 1)))
-        keeps.append(np.tile(keep, len(runs)))
-        frames.append(int(keep.sum()))
-        rows.append(frames[-1] * len(runs))
-        bounds.append(_resolution(seq))
-        times.append(np.zeros(0) if seq_times is None else seq_times.ravel())
-        time_rows.append(len(times[-1]))
-    keep = np.concatenate(keeps)
-    bound = np.repeat(np.array(bounds), rows, axis=0)
-    ious = got10k_iou(np.concatenate(preds)[keep], np.concatenate(gts)[keep], (bound[:, 0], bound[:, 1]))
-
+    ious, seq_of, frames = _got10k_ious(sequences, [runs for runs, _ in parsed])
+    times = [np.zeros(0) if t is None else t.ravel() for _, t in parsed]
     n_seqs = len(sequences)
-    seq_of = np.repeat(np.arange(n_seqs), rows)
-    count = np.array(rows, dtype=np.float64)
+    count = np.bincount(seq_of, None, n_seqs).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         ao = np.bincount(seq_of, ious, n_seqs) / count
         sr50 = np.bincount(seq_of, ious > 0.5, n_seqs) / count
         sr75 = np.bincount(seq_of, ious > GOT10K_THRESHOLDS[75], n_seqs) / count
         all_times = np.concatenate(times)
         timed = all_times > 0  # NaN compares False
-        time_seq = np.repeat(np.arange(n_seqs), time_rows)[timed]
+        time_seq = np.repeat(np.arange(n_seqs), [len(t) for t in times])[timed]
         fps = np.bincount(time_seq, 1.0 / all_times[timed], n_seqs) / np.bincount(time_seq, None, n_seqs)
     per_seq = {
         seq.name: {"ao": _float(ao[k]), "sr50": _float(sr50[k]), "sr75": _float(sr75[k]),

@@ -86,6 +86,14 @@ def _check_boxes(boxes, what: str) -> np.ndarray:
     return b
 
 
+def _check_times(times, what: str) -> np.ndarray:
+    """Seconds per frame; NaN means unknown (the toolkit skips it), inf is refused."""
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+    if np.isinf(t).any():
+        raise ValueError(f"{what}: time of frame {int(np.flatnonzero(np.isinf(t))[0])} is infinite")
+    return t
+
+
 def _read_body(path: str | Path, n_rows: int | None, truncate: bool) -> tuple[bytes, int]:
     """The file's bytes without its blank tail, cut to ``n_rows`` lines when asked; row count checked."""
     try:
@@ -118,19 +126,16 @@ def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarra
     caller then takes the general, line-by-line path that names the culprit line.
     """
     # (np.take / np.compress: several times faster than fancy and boolean indexing)
-    b = np.frombuffer(b"\n".join(bodies), dtype=np.uint8)
-    digit = (b >= 48) & (b <= 57)
+    data = b"\n".join(bodies)
+    if data.translate(None, b"0123456789.-+, \t\r\n"):
+        return None  # other characters: exponents, nan, inf, garbage
+    b = np.frombuffer(data, dtype=np.uint8)
+    d = b - 48  # digit values; other bytes wrap around to >= 10
+    digit = d < 10
     dot = b == 46
     minus = b == 45
     sign = minus | (b == 43)
     num = digit | dot | sign
-    newline = b == 10
-    if not (num | newline | (b == 44) | (b == 32) | (b == 9) | (b == 13)).all():
-        return None
-    start = num.copy()
-    start[1:] &= ~num[:-1]
-    if (sign & ~start).any():  # a sign only opens a number
-        return None
     # numbers begin and end where ``num`` flips: one nonzero pass gives both
     flips = np.flatnonzero(num[1:] != num[:-1]) + 1
     if num[0]:
@@ -139,39 +144,45 @@ def parse_decimal_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarra
         flips = np.concatenate([flips, [len(b)]])
     starts, ends = flips[0::2], flips[1::2] - 1  # number k spans starts[k]..ends[k]
     n = len(starts)
-    if n == 0:
-        return None
-    opened = np.cumsum(start.view(np.uint8), dtype=np.int32)  # numbers begun so far, per byte
+    signs = np.flatnonzero(sign)
+    if n == 0 or (starts.take(np.searchsorted(starts, signs).clip(max=n - 1)) != signs).any():
+        return None  # a sign only opens a number
+    # the dot of each number: usually exactly one per number, in order
     dots = np.flatnonzero(dot)
-    dot_of = opened.take(dots) - 1
-    if (np.diff(dot_of) == 0).any():  # two dots in one number
-        return None
+    if len(dots) == n and (starts <= dots).all() and (dots <= ends).all():
+        dot_of = np.arange(n)
+    else:
+        dot_of = np.searchsorted(starts, dots, side="right") - 1
+        if (np.diff(dot_of) == 0).any():  # two dots in one number
+            return None
     frac = np.zeros(n, dtype=np.int64)
     frac[dot_of] = ends.take(dot_of) - dots
     has_dot = np.zeros(n, dtype=np.int64)
     has_dot[dot_of] = 1
-    n_digits = ends - starts + 1 - sign.take(starts) - has_dot
+    n_digits = ends - starts + 1 - has_dot
+    n_digits[np.searchsorted(starts, signs)] -= 1
     if (n_digits <= 0).any() or (n_digits > 15).any():
         return None
     # in the stream of all digits, digit j of number k sits at place last[k] - j (digits after it)
     last = np.cumsum(n_digits) - 1
     first = last - n_digits + 1
-    step = np.zeros(int(last[-1]) + 1, dtype=np.int32)
-    step[first] = n_digits
-    step[0] -= 1
-    place = np.cumsum(step, dtype=np.int32)
+    place = np.repeat(last.astype(np.int32), n_digits)
     place -= np.arange(len(place), dtype=np.int32)
-    digits = np.compress(digit, b)
-    digits -= 48
     terms = _POW10.take(place)
-    terms *= digits
+    terms *= np.compress(digit, d)
     values = np.add.reduceat(terms, first)  # exact: integer partial sums below 2**53
     values /= _POW10.take(frac)
     values[minus.take(starts)] *= -1
-    # shape: every line of table i holds cols[i] values
+    # shape: table i has n_lines[i] lines of cols[i] numbers, so the j-th line break must fall
+    # between the last number of line j and the first of line j + 1, and nowhere else
     n_lines = [body.count(b"\n") + 1 for body in bodies]
-    per_line = np.diff(np.concatenate([[0], opened.take(np.flatnonzero(newline)), [n]]))
-    if len(per_line) != sum(n_lines) or (per_line != np.repeat(cols, n_lines)).any():
+    per_line = np.repeat(cols, n_lines)
+    if per_line.sum() != n:
+        return None
+    line_last = np.cumsum(per_line)[:-1] - 1
+    breaks = np.flatnonzero(b == 10)
+    if len(breaks) != len(line_last) or (ends.take(line_last) > breaks).any() or \
+            (starts.take(line_last + 1) < breaks).any():
         return None
     out, at = [], 0
     for rows, c in zip(n_lines, cols):
@@ -290,7 +301,7 @@ def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray],
                          f"and {len(times)} time arrays")
     boxes = [_check_boxes(r, f"{seq_name} run {i + 1}") for i, r in enumerate(runs)]
     n = len(boxes[0])
-    cols = [np.asarray(t, dtype=np.float64).reshape(-1) for t in times]
+    cols = [_check_times(t, f"{seq_name} run {i + 1}") for i, t in enumerate(times)]
     if any(len(b) != n for b in boxes) or any(len(t) != n for t in cols):
         raise ValueError(f"{seq_name}: every run and time array must have {n} rows")
     time_file = got10k_time_file(tracker_dir, seq_name)
@@ -367,7 +378,7 @@ def write_ope(tracker_dir: str | Path, seq_name: str, boxes: np.ndarray,
         with contextlib.suppress(FileNotFoundError):
             time_file.unlink()  # a stale time file would describe another run
     else:
-        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        t = _check_times(times, seq_name)
         if len(t) != len(b):
             raise ValueError(f"{seq_name}: {len(t)} times for {len(b)} boxes")
         atomic_write_text(time_file, format_times(t))

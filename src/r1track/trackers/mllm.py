@@ -282,14 +282,16 @@ def _default_name(backend) -> str:
 
 def add_arguments(parser) -> None:
     """MLLM tracker and backend options (works on a parser or an argument group)."""
-    parser.add_argument("--model", default=None, help="model id or local path (or served model name)")
+    parser.add_argument("--model", default=None,
+                        help="model id or local path (or served model name); 'nano': the packaged nano model")
     parser.add_argument("--backend", default="transformers", choices=BACKENDS, help="how the model runs")
     parser.add_argument("--family", default=None, choices=sorted(FAMILIES),
                         help="coordinate family (default: from the model config)")
-    parser.add_argument("--prompt", default="current", choices=list(PROMPTS), help="prompt variant")
-    parser.add_argument("--crop-size", type=int, default=336, help="template and search crop size (px)")
-    parser.add_argument("--template-factor", type=float, default=4.0, help="template crop side / box size")
-    parser.add_argument("--search-factor", type=float, default=4.0, help="search crop side / box size")
+    # None: the checkpoint's r1track.json (what it was trained with) when it has one, else TRACKER_DEFAULTS
+    parser.add_argument("--prompt", default=None, choices=list(PROMPTS), help="prompt variant (default: current)")
+    parser.add_argument("--crop-size", type=int, default=None, help="template and search crop size (px, default 336)")
+    parser.add_argument("--template-factor", type=float, default=None, help="template crop side / box size (default 4)")
+    parser.add_argument("--search-factor", type=float, default=None, help="search crop side / box size (default 4)")
     parser.add_argument("--pad", default="constant", choices=PADS, help="padding outside the frame")
     parser.add_argument("--thinking", action="store_true", help="ask for <think> reasoning and an <answer>")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="generation limit (default: backend's)")
@@ -323,13 +325,43 @@ def backend_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
-def tracker_kwargs(args: argparse.Namespace) -> dict:
+# Tracker options a checkpoint may set in its r1track.json (see r1track.nano), and their defaults.
+TRACKER_DEFAULTS = {"prompt": "current", "template_factor": 4.0, "search_factor": 4.0, "crop_size": 336}
+NANO_ALIAS = "nano"
+
+
+def resolve_model(model):
+    """``"nano"`` -> the packaged nano checkpoint's folder; anything else unchanged."""
+    if isinstance(model, str) and model == NANO_ALIAS:
+        from r1track.nano import default_model_path
+
+        return str(default_model_path())
+    return model
+
+
+def checkpoint_settings(model) -> dict:
+    """Tracker settings saved beside a local checkpoint (``r1track.json``: crop size, prompt, family...)."""
+    if not isinstance(model, (str, os.PathLike)) or not os.path.isdir(model):
+        return {}
+    from r1track.nano import read_settings
+
+    return read_settings(model)
+
+
+def tracker_kwargs(args: argparse.Namespace, settings: dict | None = None) -> dict:
+    """MLLMTracker options: the command line's, else the checkpoint's ``settings``, else the defaults."""
+    settings = settings or {}
+
+    def pick(key):
+        value = getattr(args, key, None)
+        return value if value is not None else settings.get(key, TRACKER_DEFAULTS[key])
+
     return {
-        "family": getattr(args, "family", None),
-        "prompt": args.prompt,
-        "template_factor": args.template_factor,
-        "search_factor": args.search_factor,
-        "crop_size": args.crop_size,
+        "family": getattr(args, "family", None) or settings.get("family"),
+        "prompt": pick("prompt"),
+        "template_factor": pick("template_factor"),
+        "search_factor": pick("search_factor"),
+        "crop_size": pick("crop_size"),
         "thinking": args.thinking,
         "pad": getattr(args, "pad", "constant"),
         "max_scale_change": args.max_scale_change,
@@ -344,10 +376,14 @@ def factory_from_args(args: argparse.Namespace) -> Callable[[], MLLMTracker]:
 
     if args.backend != "oracle" and not getattr(args, "model", None):
         raise R1TrackError(f"--model is required with the {args.backend} backend")
-    kwargs = tracker_kwargs(args)
+    model = resolve_model(getattr(args, "model", None))
+    kwargs = tracker_kwargs(args, checkpoint_settings(model))
     # fail on bad tracker options before paying for a model load
     MLLMTracker(_NullBackend(), **kwargs)
-    backend = build_backend(args.backend, **backend_kwargs(args))
+    backend_options = backend_kwargs(args)
+    if model is not None:
+        backend_options["model"] = model
+    backend = build_backend(args.backend, **backend_options)
     return functools.partial(MLLMTracker, backend, **kwargs)
 
 

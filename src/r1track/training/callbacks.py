@@ -133,8 +133,11 @@ class TrackingValidationCallback(TrainerCallback):
         logs = {f"{self.prefix}/{k}": v for k, v in result.items() if k != "frames" and v is not None}
         self.history.append({"step": state.global_step, **logs})
         if self.trainer is not None:
-            # the base Trainer.log: GRPOTrainer.log would also flush its reward averages into this entry
+            # The base Trainer.log: GRPOTrainer.log would also flush its reward averages into this entry.
+            # Logging resets control.should_log, which would drop this step's regular log: keep it.
+            should_log = self.trainer.control.should_log
             Trainer.log(self.trainer, logs)
+            self.trainer.control.should_log = should_log
         else:
             state.log_history.append({**logs, "step": state.global_step})
 

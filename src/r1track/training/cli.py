@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from r1track.errors import R1TrackError
-from r1track.training.config import STAGES, check_recipe, load_recipe
+from r1track.training.config import STAGES, batch_plan, check_recipe, load_recipe, world_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
     parser.add_argument("--check", action="store_true",
                         help="only validate the recipe (and its TRL config) and print the batch plan")
+    parser.add_argument("--num-processes", type=int, default=None,
+                        help="with --check: plan the batch for this many processes (default: WORLD_SIZE or 1)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="recipe overrides by dotted key, values in YAML, e.g. trainer.num_train_epochs=1")
     # Plain parse_args takes all positionals at their first run ("grpo"), so overrides written after the
@@ -32,9 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.check:
-        recipe = check_recipe(args.config, args.overrides)
+        processes = args.num_processes or world_size()
+        recipe = check_recipe(args.config, args.overrides, num_processes=(processes,))
         _check_stage(recipe, args.stage)
         print(f"{args.config}: valid {recipe.stage} recipe for {recipe.model.name_or_path}")
+        plan = batch_plan(recipe, processes)
+        if plan:
+            fields = ", ".join(f"{k}={v}" for k, v in plan.items())
+            print(f"on {processes} process(es): {fields}")
         return 0
     recipe = load_recipe(args.config, args.overrides)
     _check_stage(recipe, args.stage)

@@ -397,9 +397,10 @@ def trainer_kwargs(recipe: Recipe, output_dir: str | Path | None = None,
         kwargs["reward_weights"] = list(recipe.rewards.weights)
     cls = trl_config_class(recipe.stage)
     names = {f.name for f in dataclasses.fields(cls)}
-    # transformers 5 renamed gradient_checkpointing; use the new name where it exists (no warning).
-    if "gradient_checkpointing" in kwargs and "activation_checkpointing" in names:
-        kwargs.setdefault("activation_checkpointing", kwargs.pop("gradient_checkpointing"))
+    # transformers 5.x renamed gradient_checkpointing (TRL's default: on); pass the new name where it
+    # exists, so the deprecation warning does not fire on every run
+    if "activation_checkpointing" in names and "activation_checkpointing" not in kwargs:
+        kwargs["activation_checkpointing"] = kwargs.pop("gradient_checkpointing", True)
     return kwargs
 
 
