@@ -19,7 +19,8 @@ def test_smart_resize_keeps_multiples_of_28(side):
     [
         (243, 321, (252, 308)),  # rounded to the nearest multiple of 28
         (480, 640, (476, 644)),
-        (1080, 1920, (728, 1316)),  # above 28*28*1280 pixels: scaled down, floored
+        (1080, 1920, (1092, 1932)),  # under the released 12,845,056-pixel limit: only rounded
+        (4000, 6000, (2912, 4368)),  # above it: scaled down, floored
         (20, 20, (56, 56)),  # below 56*56 pixels: scaled up, ceiled
         (10, 1000, (28, 560)),
     ],
@@ -28,12 +29,18 @@ def test_smart_resize_known_values(h, w, expected):
     assert smart_resize(h, w) == expected
 
 
+def test_smart_resize_with_transformers_class_default_limit():
+    # transformers' own default max (28*28*1280) scales a 1080p frame down
+    assert smart_resize(1080, 1920, max_pixels=28 * 28 * 1280) == (728, 1316)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(20, 3000), st.integers(20, 3000))
 def test_smart_resize_matches_transformers(h, w):
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as upstream
 
-    assert smart_resize(h, w) == upstream(h, w)
+    assert smart_resize(h, w, 28, 3136, 28 * 28 * 1280) == upstream(h, w, 28, 3136, 28 * 28 * 1280)
+    assert smart_resize(h, w) == upstream(h, w, 28, 3136, 12845056)
     assert smart_resize(h, w, 32, 65536, 16777216) == upstream(h, w, 32, 65536, 16777216)
 
 

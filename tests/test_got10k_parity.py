@@ -60,8 +60,9 @@ def make_val_set(root, rng, n_seqs=4):
         for _ in range(3):
             pred = gt + rng.normal(0, 0.15, (n, 1)) * np.array([w, h, w, h])
             wild = rng.random(n) < 0.2  # far off, across the border, or outside the image
-            pred[wild] = np.column_stack([rng.uniform(-w, 2 * w, wild.sum()), rng.uniform(-h, 2 * h, wild.sum()),
-                                          rng.uniform(0, w, wild.sum()), rng.uniform(0, h, wild.sum())])
+            k_wild = int(wild.sum())
+            pred[wild] = np.column_stack([rng.uniform(-w, 2 * w, k_wild), rng.uniform(-h, 2 * h, k_wild),
+                                          rng.uniform(0, w, k_wild), rng.uniform(0, h, k_wild)])
             pred[rng.random(n) < 0.1, 3] = 0  # zero-size predictions
             pred[rng.random(n) < 0.05, 2] = -3  # a negative width, bounded to 0 by the toolkit
             pred[0] = gt[0]

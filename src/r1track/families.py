@@ -21,8 +21,11 @@ import numpy as np
 from r1track.boxes import as_boxes
 from r1track.errors import R1TrackError
 
+# The released Qwen2-VL / Qwen2.5-VL preprocessor_config.json values (min 3,136, max 12,845,056 pixels);
+# transformers' class default max (1,003,520) differs, and a backend that knows the processor's real
+# limits (transformers, vLLM) overrides these.
 QWEN_MIN_PIXELS = 56 * 56
-QWEN_MAX_PIXELS = 28 * 28 * 1280
+QWEN_MAX_PIXELS = 28 * 28 * 16384
 
 
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = QWEN_MIN_PIXELS,

@@ -6,7 +6,8 @@ GOT-10k (matches ``got10k.experiments.ExperimentGOT10k.report`` of got10k 0.1.3 
 - frame 0 is dropped; only frames with cover label > 0 are scored (absence, cut_by_image unused);
 - both boxes are bounded to the sequence resolution (W, H) of meta_info.ini (``meta["meta_resolution"]``
   from the GOT-10k reader, else ``meta["resolution"]``) -- the toolkit uses that single resolution even
-  where the video changes size, so ``meta["resolutions"]`` is deliberately ignored: x = clip(x, 0, W), then w = clip(w, 0, W - x), same for y/h;
+  where the video changes size, so ``meta["resolutions"]`` is deliberately ignored:
+  x = clip(x, 0, W), then w = clip(w, 0, W - x), same for y/h;
 - IoU = inter / (union + eps) clipped to [0, 1], eps = float64 machine epsilon;
 - IoUs of all scored frames of all runs of all sequences are concatenated: AO = mean (frame-weighted,
   each run counts), SR = mean(IoU > t) with strict >, success curve at linspace(0, 1, 101);
@@ -15,9 +16,8 @@ GOT-10k (matches ``got10k.experiments.ExperimentGOT10k.report`` of got10k 0.1.3 
 
 One-pass (OTB, LaSOT, UAV123, TNL2K, TrackingNet with ground truth), the rule set we follow:
 - frame 0's prediction is replaced by the ground truth;
-- an invalid prediction (not finite, w <= 0 or h <= 0) is replaced by the last valid one before it
-  (LaSOT toolkit rule; its MATLAB code skips the replacement on frames whose GT is NaN, which only
-  matters for chains of invalid predictions: we always carry the last valid box forward);
+- an invalid prediction (not finite, w <= 0 or h <= 0) is replaced by the previous prediction (LaSOT
+  toolkit rule); after a run of invalid ones that is the last valid box;
 - every frame counts in the denominator: frames whose target is absent (``Sequence.absent``) or whose
   GT is invalid (not finite, w <= 0 or h <= 0) are failures for all three curves;
 - success curve at linspace(0, 1, 21) with strict >, AUC = mean of the curve; precision curve at
@@ -25,11 +25,10 @@ One-pass (OTB, LaSOT, UAV123, TNL2K, TrackingNet with ground truth), the rule se
   with <= on centre errors divided by the GT width/height, value at 0.20; centre = x + (w - 1) / 2;
 - curves are computed per sequence, then averaged over sequences.
 Known divergences of other toolkits (we do not follow them): the MATLAB toolkits drop sequences whose
-whole success curve is zero; pytracking treats GT boxes with x or y = 0 as invalid (older versions) and
-counts invalid-GT frames of UAV123 as precision successes; got10k's LaSOT experiment reports the mean
-of the normalised-precision curve over 0..0.5 instead of its value at 0.20; TrackingNet's published
-scorer rounds boxes to integers, uses >= and trapezoid areas (its server is canonical). Hence the same
-UAV123 results score 66.1 (pytracking), 68.1 (pysot) and 70.3 (got10k) AUC.
+whole success curve is zero; pytracking treats GT boxes with x or y = 0 as invalid; got10k's LaSOT
+experiment reports the mean of the normalised-precision curve over 0..0.5 instead of its value at
+0.20; TrackingNet's published scorer rounds boxes to integers, uses >= and trapezoid areas (its server
+is canonical). The same UAV123 results score 66.1 (pytracking), 68.1 (pysot) and 70.3 (got10k) AUC.
 """
 
 from __future__ import annotations
