@@ -134,3 +134,36 @@ def test_sft_grpo_and_tracking(inputs, monkeypatch):
         assert box.shape == (4,) and np.isfinite(box).all()
         assert box[2] > 0 and box[3] > 0
         assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= w and box[1] + box[3] <= h
+
+
+def test_freeze_vision_freezes_the_tower_with_and_without_lora(inputs):
+    from peft import get_peft_model
+
+    from r1track.training.config import LoraArgs, ModelArgs
+    from r1track.training.stage import load_policy, lora_config
+
+    margs = ModelArgs(name_or_path=str(inputs["model"]), dtype="float32", freeze_vision=True)
+    model, processor, family = load_policy(margs)
+    assert family == "qwen2.5-vl" and processor.tokenizer.padding_side == "left"
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and not any(".visual." in n for n in trainable)
+    assert all(p.requires_grad for n, p in model.named_parameters() if ".visual." not in n)
+
+    margs.lora = LoraArgs(rank=4, alpha=8)
+    peft_model = get_peft_model(load_policy(margs)[0], lora_config(margs))
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert not any(".visual." in n for n in trainable)
+    assert any("language_model" in n for n in trainable)
+
+
+def test_pairs_of_another_family_are_refused(inputs):
+    from r1track.errors import R1TrackError
+    from r1track.training.config import load_recipe
+    from r1track.training.stage import train_pairs
+
+    recipe = load_recipe(RECIPES / "tiny-cpu-grpo.yaml",
+                         [*_paths(inputs, inputs["model"]), "data.build.options.family=qwen3-vl"])
+    with pytest.raises(R1TrackError, match="written for the qwen3-vl family but the model is qwen2.5-vl"):
+        train_pairs(recipe, "qwen2.5-vl")
+    assert len(train_pairs(recipe, "qwen3-vl")) == 2  # the same recipe for a Qwen3-VL policy builds

@@ -38,8 +38,10 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
 
     if recipe.stage != "grpo":
         raise R1TrackError(f"{recipe.path}: a {recipe.stage} recipe, not a GRPO one")
-    model, processor, family = stage.load_policy(recipe.model)
+    # the TRL config first: under DeepSpeed ZeRO-3 it must exist before the weights load, so that
+    # from_pretrained partitions them instead of loading a full copy per process
     args = trainer_config(recipe, output_dir)
+    model, processor, family = stage.load_policy(recipe.model)
     dataset = stage.train_pairs(recipe, family)
     validation = stage.validation_callback(recipe, processor, family)
     trainer = GRPOTrainer(
@@ -48,7 +50,7 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
         args=args,
         train_dataset=dataset,
         processing_class=processor,
-        peft_config=stage.lora_config(recipe.model.lora),
+        peft_config=stage.lora_config(recipe.model),
         callbacks=[*(callbacks or []), *([validation] if validation else [])],
     )
     if validation is not None:

@@ -20,8 +20,10 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
     """``(trainer, processor, family)`` ready to ``train()``; the validation callback is attached."""
     from trl import SFTTrainer
 
-    model, processor, family = stage.load_policy(recipe.model)
+    # the TRL config first: under DeepSpeed ZeRO-3 it must exist before the weights load, so that
+    # from_pretrained partitions them instead of loading a full copy per process
     args = trainer_config(recipe, output_dir)
+    model, processor, family = stage.load_policy(recipe.model)
     dataset = stage.train_pairs(recipe, family)
     validation = stage.validation_callback(recipe, processor, family)
     trainer = SFTTrainer(
@@ -29,7 +31,7 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
         args=args,
         train_dataset=dataset,
         processing_class=processor,
-        peft_config=stage.lora_config(recipe.model.lora),
+        peft_config=stage.lora_config(recipe.model),
         callbacks=[*(callbacks or []), *([validation] if validation else [])],
     )
     if validation is not None:

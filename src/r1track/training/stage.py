@@ -82,14 +82,19 @@ def vision_parameters(model) -> list:
     return list(visual.parameters())
 
 
-def lora_config(lora: LoraArgs | None):
-    """peft's LoraConfig for the recipe's adapter, or None (full fine-tuning)."""
+def lora_config(margs: ModelArgs):
+    """peft's LoraConfig for the recipe's adapter, or None (full fine-tuning).
+
+    With ``freeze_vision`` the vision tower gets no adapter either (``all-linear`` would add some).
+    """
+    lora: LoraArgs | None = margs.lora
     if lora is None:
         return None
     from peft import LoraConfig
 
+    exclude = r".*\bvisual\..*" if margs.freeze_vision else None
     return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+                      target_modules=lora.target_modules, exclude_modules=exclude, task_type="CAUSAL_LM")
 
 
 # --------------------------------------------------------------------------- data
