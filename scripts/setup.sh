@@ -10,3 +10,6 @@ case "$(uname -m)" in
   *)       .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 ;;
 esac
 .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+# DeepSpeed's setup imports torch, so it builds against the venv's torch (no isolated build env);
+# no CUDA ops are compiled here: the tests only validate the shipped ZeRO configs with it.
+.venv/bin/pip install -q -c constraints.txt --no-build-isolation deepspeed
