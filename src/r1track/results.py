@@ -33,11 +33,12 @@ _TO_SPACE = str.maketrans(",\t\r", "   ")
 # ---------------------------------------------------------------- atomic writes
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
 
     A temporary file in the same folder is renamed over the target (same file system, so the rename is
     atomic); on failure the temporary file is removed and an existing file is left untouched.
+    ``sync=False`` skips the fsync, for bulk files whose set is marked complete by a later synced file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +46,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         # mkstemp creates 0600 files; results are meant to be shared like any other output
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)

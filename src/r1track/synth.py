@@ -27,10 +27,8 @@ Distractors are drawn behind the target (they never change its cover); occluders
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from r1track.errors import R1TrackError
+from r1track.results import atomic_write_bytes, atomic_write_text
 
 SPLITS = ("train", "val", "test")
 # Deliberately not multiples of 28 (the Qwen-VL patch grid), so resizing paths get exercised.
@@ -553,19 +552,8 @@ def render_frame(plan: Plan, t: int, with_target: bool = True) -> Rendered:
 # ---------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_text(path: Path, lines) -> None:
-    _write_atomic(path, "".join(f"{line}\n" for line in lines).encode())
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def _box_line(box) -> str:
@@ -592,14 +580,14 @@ def write_sequence(plan: Plan, seq_dir: Path, split: str, meta: str, truth_dir: 
                                [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise R1TrackError(f"{seq_dir}: JPEG encoding failed for frame {t + 1}")
-        _write_atomic(seq_dir / f"{t + 1:08d}.jpg", jpg.tobytes())
+        atomic_write_bytes(seq_dir / f"{t + 1:08d}.jpg", jpg.tobytes(), sync=False)
         boxes.append(_box_line(frame.box))
         covers.append(frame.cover)
         cuts.append(frame.cut)
         if bar is not None:
             bar.update(1)
     absence = [int(c == 0) for c in covers]
-    _write_atomic(seq_dir / "meta_info.ini", meta.encode())
+    atomic_write_text(seq_dir / "meta_info.ini", meta)
     if split == "test":
         _write_text(seq_dir / "groundtruth.txt", boxes[:1])
         _write_text(truth_dir / f"{plan.name}.txt", boxes)

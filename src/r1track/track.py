@@ -7,7 +7,6 @@ initial box (given, or found from ``text`` by the tracker's grounding request).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -16,6 +15,7 @@ import numpy as np
 
 from r1track.datasets.base import read_image
 from r1track.errors import DataError, R1TrackError
+from r1track.results import atomic_write_text, format_boxes
 from r1track.trackers.base import Tracker
 
 
@@ -57,15 +57,7 @@ def write_boxes(path: str | Path, boxes: np.ndarray, overwrite: bool = False) ->
     path = Path(path)
     if path.exists() and not overwrite:
         raise DataError(path, "exists already (pass --overwrite to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.writelines(",".join(f"{v:.3f}" for v in row) + "\n" for row in np.asarray(boxes).reshape(-1, 4))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write_text(path, format_boxes(np.asarray(boxes).reshape(-1, 4)))
     return path
 
 

@@ -20,8 +20,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from r1track.backends.base import Backend, Request
-from r1track.backends.transformers import check_request, to_pil
+from r1track.backends.base import Backend, Request, fill_images, to_pil
 from r1track.errors import R1TrackError
 
 RETRY_STATUS = {408, 409, 429}
@@ -40,24 +39,9 @@ def image_data_url(image, image_format: str = "png", quality: int = 95) -> str:
 
 def to_openai_messages(request: Request, image_format: str = "png") -> list[dict]:
     """Conversational messages -> OpenAI chat messages, each image placeholder an ``image_url`` part."""
-    check_request(request)
-    images = iter(request.images)
-    messages = []
-    for message in request.messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                if part.get("type") == "image":
-                    url = image_data_url(next(images), image_format)
-                    parts.append({"type": "image_url", "image_url": {"url": url}})
-                elif part.get("type") == "text":
-                    parts.append({"type": "text", "text": part["text"]})
-                else:
-                    raise R1TrackError(f"unsupported message part type {part.get('type')!r}")
-            content = parts
-        messages.append({"role": message["role"], "content": content})
-    return messages
+    return fill_images(
+        request, lambda image: {"type": "image_url", "image_url": {"url": image_data_url(image, image_format)}}
+    )
 
 
 class _Retry(Exception):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.backends.base import Backend, Request
+from r1track.backends.base import Backend, Request, check_request, to_pil
 from r1track.errors import R1TrackError
 
 
@@ -41,34 +41,6 @@ def _torch_dtype(dtype):
     if not isinstance(value, torch.dtype):
         raise R1TrackError(f"unknown dtype {dtype!r}; use auto, bfloat16, float16 or float32")
     return value
-
-
-def to_pil(image: np.ndarray):
-    """RGB uint8 (H, W, 3) -> PIL (processors guess the channel axis of tiny arrays; PIL never does)."""
-    from PIL import Image
-
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise R1TrackError(f"request images must be RGB uint8 (H, W, 3), got {array.dtype} {array.shape}")
-    return Image.fromarray(np.ascontiguousarray(array), mode="RGB")
-
-
-def count_images(messages: list[dict]) -> int:
-    """Image placeholders in conversational messages (``{"type": "image"}`` parts)."""
-    n = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            n += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image")
-    return n
-
-
-def check_request(request: Request) -> None:
-    placeholders = count_images(request.messages)
-    if placeholders != len(request.images):
-        raise R1TrackError(
-            f"a request has {len(request.images)} image(s) but {placeholders} image placeholder(s) in its messages"
-        )
 
 
 class TransformersBackend(Backend):

@@ -14,34 +14,13 @@ server does: e.g. Qwen's ``repetition_penalty=1.05``) with ``temperature``/``max
 
 from __future__ import annotations
 
-from r1track.backends.base import Backend, Request
-from r1track.backends.transformers import check_request, to_pil
+from r1track.backends.base import Backend, Request, fill_images, to_pil
 from r1track.errors import R1TrackError
 
 
 def to_vllm_messages(request: Request) -> list[dict]:
-    """Conversational messages with ``{"type": "image"}`` placeholders -> vLLM chat messages.
-
-    Each placeholder becomes ``{"type": "image_pil", "image_pil": PIL image}`` with the request's next
-    image, in order; text parts and string contents pass through.
-    """
-    check_request(request)
-    images = iter(request.images)
-    messages = []
-    for message in request.messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                if part.get("type") == "image":
-                    parts.append({"type": "image_pil", "image_pil": to_pil(next(images))})
-                elif part.get("type") == "text":
-                    parts.append({"type": "text", "text": part["text"]})
-                else:
-                    raise R1TrackError(f"unsupported message part type {part.get('type')!r}")
-            content = parts
-        messages.append({"role": message["role"], "content": content})
-    return messages
+    """Conversational messages -> vLLM chat messages, each image placeholder an ``image_pil`` part."""
+    return fill_images(request, lambda image: {"type": "image_pil", "image_pil": to_pil(image)})
 
 
 def _import_vllm():

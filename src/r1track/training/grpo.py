@@ -61,11 +61,4 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
 def train(recipe: Recipe, output_dir: str | Path | None = None, overwrite: bool = False,
           resume: bool = False, reward_funcs: list | None = None) -> Path:
     """Run the GRPO stage of ``recipe``; returns the saved model folder (``<output_dir>/model``)."""
-    out = stage.prepare_output(recipe, output_dir, overwrite)
-    trainer, processor, _ = build_trainer(recipe, out, reward_funcs=reward_funcs)
-    stage.write_recipe(recipe, out)
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    final = stage.save_policy(trainer, recipe.model, processor, out)
-    if trainer.is_world_process_zero():
-        stage.write_log(trainer, out)
-    return final
+    return stage.run(recipe, build_trainer, output_dir, overwrite, resume, reward_funcs=reward_funcs)

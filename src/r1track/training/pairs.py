@@ -58,6 +58,7 @@ from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
 from r1track.errors import DataError, R1TrackError
 from r1track.families import Family, get_family
+from r1track.results import atomic_write_text
 from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,
@@ -504,9 +505,7 @@ def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | N
         "source": source or {}, "samples": samples, "seed": int(seed), "options": options.to_dict(),
         "counts": dict(counts), "plan": plan.stats, "r1track": __version__,
     }
-    tmp_info = out / f".{INFO_FILE}.partial"
-    tmp_info.write_text(json.dumps(info, indent=2, default=str) + "\n")
-    os.replace(tmp_info, info_path)
+    atomic_write_text(info_path, json.dumps(info, indent=2, default=str) + "\n")
     return info
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from r1track.errors import DataError, R1TrackError
+from r1track.results import atomic_write_text
 from r1track.training.config import LoraArgs, ModelArgs, Recipe
 
 MODEL_DIR = "model"  # the final policy, inside the trainer's output directory
@@ -183,17 +184,26 @@ def write_recipe(recipe: Recipe, out: Path) -> None:
     data = dataclasses.asdict(recipe)
     data.pop("path")
     text = f"# effective recipe of this run (from {recipe.path})\n" + yaml.safe_dump(data, sort_keys=False)
-    _write_text(out / "recipe.yaml", text)
+    atomic_write_text(out / "recipe.yaml", text)
 
 
 def write_log(trainer, out: Path) -> None:
-    _write_text(out / "log_history.json", json.dumps(trainer.state.log_history, indent=1, default=str) + "\n")
+    atomic_write_text(out / "log_history.json", json.dumps(trainer.state.log_history, indent=1, default=str) + "\n")
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def run(recipe: Recipe, build_trainer, output_dir: str | Path | None = None, overwrite: bool = False,
+        resume: bool = False, **build_kwargs) -> Path:
+    """Run one training stage: ``build_trainer(recipe, out, **build_kwargs) -> (trainer, processor,
+    family)``, train (resuming from the last checkpoint when asked), save the policy and the log.
+    Returns the saved model folder (``<output_dir>/model``)."""
+    out = prepare_output(recipe, output_dir, overwrite)
+    trainer, processor, _ = build_trainer(recipe, out, **build_kwargs)
+    write_recipe(recipe, out)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    final = save_policy(trainer, recipe.model, processor, out)
+    if trainer.is_world_process_zero():
+        write_log(trainer, out)
+    return final
 
 
 def save_policy(trainer, margs: ModelArgs, processor, out: Path) -> Path:
