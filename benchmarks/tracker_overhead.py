@@ -1,8 +1,10 @@
-"""Frames/s of the MLLM tracker without the model: crop, resize, prompt, parse, decode, map back.
+"""Frames/s of the MLLM tracker without the model: crop, resize, encode, prompt, parse, map back.
 
-Runs ``MLLMTracker.prepare`` / ``commit`` on 640x480 frames with 336-px crops, one CPU core. The model
-is excluded by definition, so the reply is built here from the request's ground truth (``meta["truth"]``,
-written with the family's encoding) outside the timed section.
+Runs ``MLLMTracker.prepare`` / ``commit`` on 640x480 frames with 336-px crops, one CPU core, plus the
+backend's image hand-off ("encode"): PIL images for the transformers backend, base64 data URLs for
+the openai backend (JPEG, its default, and PNG). The model is excluded by definition, so the reply is
+built here from the request's ground truth (``meta["truth"]``, written with the family's encoding)
+outside the timed section.
 
     PYTHONPATH=src .venv/bin/python benchmarks/tracker_overhead.py [--frames 600] [--family qwen2.5-vl]
 
@@ -18,7 +20,8 @@ import time
 import cv2
 import numpy as np
 
-from r1track.backends.base import Backend
+from r1track.backends.base import Backend, fill_images, to_pil
+from r1track.backends.openai import to_openai_messages
 from r1track.families import get_family
 from r1track.prompts import format_box
 from r1track.trackers.mllm import MLLMTracker
@@ -47,7 +50,16 @@ def _frames(n: int, rng: np.random.Generator):
     return frames, boxes
 
 
-def run(n: int, family: str, prompt: str, three_image: bool, thinking: bool) -> dict:
+# the backend's hand-off of a request's images: what runs between the tracker and the model
+ENCODERS = {
+    "none": None,
+    "transformers (PIL)": lambda request: fill_images(request, to_pil),
+    "openai (JPEG URLs)": lambda request: to_openai_messages(request, "jpeg"),
+    "openai (PNG URLs)": lambda request: to_openai_messages(request, "png"),
+}
+
+
+def run(n: int, family: str, prompt: str, three_image: bool, thinking: bool, encode=None) -> dict:
     rng = np.random.default_rng(0)
     frames, boxes = _frames(n, rng)
     fam = get_family(family)
@@ -58,6 +70,8 @@ def run(n: int, family: str, prompt: str, three_image: bool, thinking: bool) -> 
     for i in range(1, n):
         t0 = time.perf_counter()
         request = tracker.prepare(frames[i])
+        if encode is not None:
+            encode(request)
         t1 = time.perf_counter()
         answer = format_box(fam.encode(request.meta["truth"], request.meta["image_size"]))
         reply = f"<think>...</think><answer>{answer}</answer>" if thinking else answer
@@ -80,14 +94,17 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     print(f"MLLM tracker overhead, 640x480 frames, 336-px crops, 1 core, {args.frames - 1} frames, {args.family}")
-    for label, kw in [
+    prompts = [
         ("current prompt", dict(prompt="current", three_image=False, thinking=False)),
         ("current + thinking", dict(prompt="current", three_image=False, thinking=True)),
         ("three-image", dict(prompt="current", three_image=True, thinking=False)),
-    ]:
-        r = run(args.frames, args.family, **kw)
-        print(f"{label:20s} {r['fps']:8.1f} frames/s   prepare {r['prepare_ms']:.3f} ms   "
-              f"commit {r['commit_ms']:.3f} ms   failures {r['failures']}")
+    ]
+    for encoder, encode in ENCODERS.items():
+        print(f"image hand-off: {encoder}")
+        for label, kw in prompts:
+            r = run(args.frames, args.family, encode=encode, **kw)
+            print(f"  {label:20s} {r['fps']:8.1f} frames/s   prepare+encode {r['prepare_ms']:.3f} ms   "
+                  f"commit {r['commit_ms']:.3f} ms   failures {r['failures']}")
 
 
 if __name__ == "__main__":
