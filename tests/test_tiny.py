@@ -23,16 +23,6 @@ from r1track.tiny import (  # noqa: E402
 SRC = Path(__file__).parents[1] / "src" / "r1track"
 
 
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory) -> Path:
-    """One tiny Qwen2.5-VL checkpoint per test session (test modules share it by path)."""
-    root = tmp_path_factory.getbasetemp()
-    out = root / "tiny-qwen2.5-vl"
-    if not (out / "config.json").is_file():
-        make_tiny_model(out, cache_dir=root / "tokenizer-cache")
-    return out
-
-
 @pytest.fixture(scope="module")
 def processor(tiny_dir):
     from transformers import AutoProcessor

@@ -37,11 +37,8 @@ def _write_folder(folder: Path, frames) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    pytest.importorskip("transformers")
-    from r1track.tiny import make_tiny_model
-
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen25", "qwen2.5-vl")
+def tiny_model(tiny_dir):
+    return tiny_dir
 
 
 def _read_video(path: Path):

@@ -36,14 +36,13 @@ def text_hash_reward(completions, **kwargs) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def inputs(tmp_path_factory, tiny_dir):
     from r1track.synth import generate
-    from r1track.tiny import make_tiny_model
 
     root = tmp_path_factory.mktemp("e2e")
     generate(root / "synth", sequences=3, frames=10, seed=0, split="train", size="320x240", progress=False)
     generate(root / "synth", sequences=1, frames=6, seed=0, split="val", size="320x240", progress=False)
-    return {"root": root, "model": make_tiny_model(root / "tiny"), "synth": root / "synth"}
+    return {"root": root, "model": tiny_dir, "synth": root / "synth"}
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 
 from r1track.backends.base import Backend, Request, check_request, to_pil
 from r1track.errors import R1TrackError
