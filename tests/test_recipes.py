@@ -27,6 +27,7 @@ RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 ACCELERATE = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))
 DEEPSPEED = sorted((ROOT / "configs" / "deepspeed").glob("*.json"))
 GPU_PROCESSES = (1, 2, 4, 8)
+CPU_RECIPES = ("tiny-", "nano-")  # one process, fp32: the recipes meant for this project's CPU machines
 
 
 def _config(recipe, n: int = 1):
@@ -52,7 +53,7 @@ def test_files_are_shipped():
 
 @pytest.mark.parametrize("path", RECIPES, ids=_name)
 def test_recipe_builds_its_trl_config(path):
-    tiny = path.name.startswith("tiny-")
+    tiny = path.name.startswith(CPU_RECIPES)
     recipe = check_recipe(path, num_processes=(1,) if tiny else GPU_PROCESSES)
     assert recipe.stage in ("sft", "grpo") and recipe.path == path
     config = _config(recipe)
