@@ -46,13 +46,12 @@ def _model_path(choice: str | None) -> str | None:
 
 
 def _mllm_factory(model: str):
-    from r1track.backends import build_backend
-    from r1track.trackers.mllm import MLLMTracker, saved_tracker_options
+    """Trackers sharing one CPU model, with the settings the checkpoint was trained with (as ``eval``)."""
+    from r1track.trackers import mllm
 
-    import functools
-
-    backend = build_backend("transformers", model=model, device="cpu")
-    return functools.partial(MLLMTracker, backend, **saved_tracker_options(model))
+    parser = argparse.ArgumentParser()
+    mllm.add_arguments(parser)
+    return mllm.factory_from_args(parser.parse_args(["--model", model, "--device", "cpu"]))
 
 
 def _clip_ao(seq, boxes: np.ndarray) -> float:
@@ -65,10 +64,14 @@ def _track_clip(seq, make, out: Path) -> None:
     from r1track.video import write_annotated
 
     for how, init in (("box", {"box": seq.gt[0]}), ("text", {"text": seq.language})):
-        boxes = track(seq.iter_frames(), make(), **init)
+        start = f'"{seq.language}"' if how == "text" else "the first-frame box"
+        try:
+            boxes = track(seq.iter_frames(), make(), **init)
+        except R1TrackError as e:  # a model that cannot ground the description: say so, keep the rest
+            print(f"{seq.name} from {start}: {e}")
+            continue
         video = out / f"clip-{how}.mp4"
         write_annotated(seq.iter_frames(), boxes, video, fps=15, overwrite=True)
-        start = f'"{seq.language}"' if how == "text" else "the first-frame box"
         print(f"{seq.name} tracked from {start}: AO {_clip_ao(seq, boxes):.3f} -> {video}")
 
 
@@ -85,10 +88,11 @@ def run(args: argparse.Namespace) -> int:
     model = _model_path(args.model)
     if model:
         make = _mllm_factory(model)
-        evaluation.run(make, sequences, results / "nano-r1track", "got10k", batch_size=len(sequences))
-        names.append("nano-r1track")
+        name = make().name  # r1track-<checkpoint folder>: another model never resumes these results
+        evaluation.run(make, sequences, results / name, "got10k", batch_size=len(sequences))
+        names.append(name)
     elif args.model != "none":
-        raise R1TrackError("the packaged nano model is missing; pass --model PATH or --model none")
+        print("no packaged nano model in this install: skipping the MLLM tracker (pass --model PATH to demo one)")
     scores = report.report(sequences, "got10k", results, trackers=names)
     print(report.format_table(scores, "got10k"))
     plots = report.plot_curves(scores, "got10k", out / "plots")
