@@ -23,3 +23,18 @@ def test_demo_prints_the_table_and_writes_plots_and_scores(tmp_path, capsys):
     assert main(args) == 0  # everything is complete: nothing is tracked or rewritten again
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.txt")) == result_files
     assert (tmp_path / "results" / "kcf").stat().st_mtime_ns == stamp
+
+
+def test_demo_runs_with_or_without_the_packaged_model(tmp_path, capsys):
+    from r1track.errors import R1TrackError
+    from r1track.nano import default_model_path
+
+    try:
+        default_model_path()
+        packaged = True
+    except R1TrackError:
+        packaged = False
+    args = ["demo", "--out", str(tmp_path), "--sequences", "1", "--frames", "4", "--trackers", "static"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ("r1track-nano" in out) if packaged else ("no packaged nano model" in out)

@@ -41,8 +41,10 @@ def _model_path(choice: str | None) -> str | None:
         return choice
     from r1track.nano import default_model_path
 
-    path = default_model_path()
-    return str(path) if path.is_dir() else None
+    try:
+        return str(default_model_path())
+    except R1TrackError:  # an install without the trained checkpoint
+        return None
 
 
 def _mllm_factory(model: str):
