@@ -1,24 +1,28 @@
 #!/usr/bin/env python
-"""Reproduce the nano R1-Track model end to end on the CPU (about an hour on 2 idle cores).
+"""Reproduce the nano R1-Track model end to end on the CPU (see benchmarks/README.md for the time).
 
-    python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install] [--quick]
+    python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL] [--quick]
 
 Steps (each is skipped when its output already exists, so an interrupted run resumes; ``--fresh``
 starts over):
 
 1. ``r1track synth``: a training split (400 sequences x 50 frames, seed 1) and a held-out split
-   (40 x 60, seed 2; never used for training pairs).
-2. ``r1track build-pairs``: SFT pairs (tracking + 15% grounding) and separate GRPO pairs (tracking).
+   (120 x 60, seed 2; never used for training pairs; its first 6 sequences are the training runs'
+   validation).
+2. ``r1track build-pairs``: one SFT pair set per SFT round (tracking + 15% grounding, seeds 0, 5, 6)
+   and separate GRPO pairs (tracking only, the inference distribution).
 3. ``r1track.nano.make_nano_model``: the untrained nano checkpoint (random weights, seed 0).
-4. ``r1track train sft --config recipes/nano-sft.yaml``.
-5. ``r1track train grpo --config recipes/nano-grpo.yaml`` from the SFT model, once per seed.
-6. ``r1track eval`` of the untrained, SFT and SFT+GRPO models (and the static-box baseline) on the
-   held-out split; scores, a table (AO, SR0.5, SR0.75) and learning curves (PNG) in ``WORK/report``.
-7. ``r1track track`` of the installed (or GRPO seed-0) model on the real OTB sequences, when present.
+4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``, 3 epochs), rounds 2 and 3
+   continue from the previous round on fresh pairs (``recipes/nano-sft-more.yaml``, 1 epoch each).
+5. ``r1track train grpo --config recipes/nano-grpo.yaml`` from the final SFT model, once per seed (the
+   seeds run side by side, one thread each).
+6. ``r1track eval`` of the untrained, SFT (each round) and SFT+GRPO models (and the static-box baseline)
+   on the held-out split; scores, a table (AO, SR0.5, SR0.75) and learning curves (PNG) in ``WORK/report``.
+7. ``r1track track`` of the installed (else the final SFT) model on the real OTB sequences, when present.
 
-``--install`` copies the SFT+GRPO model of the first seed (fixed in advance, not picked on the held-out
-scores) to ``src/r1track/assets/nano`` (the packaged default model). ``--quick`` shrinks every step to a
-smoke test of the pipeline (minutes; numbers meaningless).
+``--install MODEL`` copies one of the evaluated models (``sft``, ``sft+grpo-seed0``, ...) to
+``src/r1track/assets/nano`` (the packaged default model). ``--quick`` shrinks every step to a smoke test
+of the pipeline (minutes; numbers meaningless).
 """
 
 from __future__ import annotations
@@ -40,15 +44,23 @@ OTB = ROOT.parent / "shared" / "data" / "otb"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
                     "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "r1track.json")
 
-FULL = dict(train_sequences=400, train_frames=50, val_sequences=40, val_frames=60, sft_pairs=24000,
+FULL = dict(train_sequences=400, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
             grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
 QUICK = dict(train_sequences=12, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
                              "data.validation.sequences=1"])
-PAIR_OPTIONS = ["--sizes", "112", "--factor-range", "3", "5", "--jitter", "0.12", "--clip-boxes", "--skip-absent",
-                "--max-pixels", "12544"]
+# SFT rounds: (name, recipe, pair-set seed, overrides); each round starts from the previous one's model
+SFT_ROUNDS = (("sft-1", "nano-sft.yaml", 0, []),
+              ("sft-2", "nano-sft-more.yaml", 5, []),
+              ("sft-3", "nano-sft-more.yaml", 6, ["trainer.learning_rate=2.0e-4"]))
+# SFT pairs: wide jitter so the image, not a centre prior, explains the answer (recipes/nano-sft.yaml)
+SFT_PAIR_OPTIONS = ["--sizes", "112", "--factor-range", "2.5", "6", "--jitter", "0.25", "--clip-boxes",
+                    "--skip-absent", "--max-pixels", "12544", "--grounding-rate", "0.15"]
+# GRPO pairs: the same crop distribution, tracking only (a narrower one, factor 3-5 and jitter 0.12, was
+# not better: benchmarks/README.md)
+GRPO_PAIR_OPTIONS = SFT_PAIR_OPTIONS[:-2]
 
 
 class Pipeline:
@@ -63,18 +75,30 @@ class Pipeline:
                         TOKENIZERS_PARALLELISM="false",
                         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
 
-    def r1track(self, name: str, *args: str) -> None:
+    def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
-        log = self.logs / f"{name}.log"
-        command = [sys.executable, "-m", "r1track.cli", *map(str, args)]
-        print(f"[{time.strftime('%H:%M:%S')}] {name}: r1track {' '.join(map(str, args))}", flush=True)
-        start = time.perf_counter()
-        with open(log, "w") as out:
-            code = subprocess.call(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        self.record(name, time.perf_counter() - start)
-        if code:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"{name} failed (exit {code}); log {log}:\n{tail}")
+        self.parallel({name: args})
+
+    def parallel(self, commands: dict[str, list]) -> None:
+        """``r1track`` commands side by side (one thread each when there are several); waits for all."""
+        env = self.env if len(commands) < 2 else dict(self.env, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        running = {}
+        for name, args in commands.items():
+            log = self.logs / f"{name}.log"
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: r1track {' '.join(map(str, args))}", flush=True)
+            out = open(log, "w")
+            proc = subprocess.Popen([sys.executable, "-m", "r1track.cli", *map(str, args)], cwd=ROOT, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)
+            running[name] = (proc, out, log, time.perf_counter())
+        failed = []
+        for name, (proc, out, log, start) in running.items():
+            code = proc.wait()
+            out.close()
+            self.record(name, time.perf_counter() - start)
+            if code:
+                failed.append(f"{name} failed (exit {code}); log {log}:\n{log.read_text(errors='replace')[-2000:]}")
+        if failed:
+            raise SystemExit("\n".join(failed))
 
     def record(self, name: str, seconds: float) -> None:
         self.timings[name] = round(seconds, 1)
@@ -92,13 +116,14 @@ class Pipeline:
                          c["val_sequences"], "--frames", c["val_frames"], "--seed", 2, "--no-progress",
                          "--overwrite")
         pairs = self.work / "pairs"
-        if not (pairs / "sft" / "pairs.json").is_file():
-            self.r1track("pairs-sft", "build-pairs", "--dataset", "got10k", "--root", synth, "--split", "train",
-                         "--out", pairs / "sft", "--samples", c["sft_pairs"], "--seed", 0, *PAIR_OPTIONS,
-                         "--grounding-rate", "0.15", "--overwrite")
+        for name, _, seed, _ in SFT_ROUNDS:
+            if not (pairs / name / "pairs.json").is_file():
+                self.r1track(f"pairs-{name}", "build-pairs", "--dataset", "got10k", "--root", synth, "--split",
+                             "train", "--out", pairs / name, "--samples", c["sft_pairs"], "--seed", seed,
+                             *SFT_PAIR_OPTIONS, "--overwrite")
         if not (pairs / "grpo" / "pairs.json").is_file():
             self.r1track("pairs-grpo", "build-pairs", "--dataset", "got10k", "--root", synth, "--split", "train",
-                         "--out", pairs / "grpo", "--samples", c["grpo_pairs"], "--seed", 1, *PAIR_OPTIONS,
+                         "--out", pairs / "grpo", "--samples", c["grpo_pairs"], "--seed", 1, *GRPO_PAIR_OPTIONS,
                          "--overwrite")
 
     def untrained(self) -> Path:
@@ -115,32 +140,45 @@ class Pipeline:
         synth = self.work / "synth"
         return [f"data.validation.root={synth}"]
 
-    def sft(self, untrained: Path) -> Path:
-        run = self.work / "runs" / "sft"
-        if not (run / "model" / "config.json").is_file():
-            self.r1track("train-sft", "train", "sft", "--config", ROOT / "recipes" / "nano-sft.yaml",
-                         "--output-dir", run, "--overwrite", f"model.name_or_path={untrained}",
-                         f"data.train={self.work / 'pairs' / 'sft'}", *self._common(), *self.cfg["sft_overrides"])
-            shutil.copy2(untrained / "r1track.json", run / "model" / "r1track.json")
-        return run / "model"
+    def sft(self, untrained: Path) -> dict[str, Path]:
+        """The SFT rounds, each from the previous round's model; {round name: model folder}."""
+        models, start = {}, untrained
+        for name, recipe, _, overrides in SFT_ROUNDS:
+            run = self.work / "runs" / name
+            if not (run / "model" / "config.json").is_file():
+                self.r1track(f"train-{name}", "train", "sft", "--config", ROOT / "recipes" / recipe,
+                             "--output-dir", run, "--overwrite", f"model.name_or_path={start}",
+                             f"data.train={self.work / 'pairs' / name}", *self._common(), *overrides,
+                             *self.cfg["sft_overrides"])
+                shutil.copy2(untrained / "r1track.json", run / "model" / "r1track.json")
+            models[name] = start = run / "model"
+        return models
 
-    def grpo(self, sft: Path, seed: int) -> Path:
-        run = self.work / "runs" / f"grpo-seed{seed}"
-        if not (run / "model" / "config.json").is_file():
-            self.r1track(f"train-grpo-seed{seed}", "train", "grpo", "--config", ROOT / "recipes" / "nano-grpo.yaml",
-                         "--output-dir", run, "--overwrite", f"model.name_or_path={sft}",
-                         f"data.train={self.work / 'pairs' / 'grpo'}", f"trainer.seed={seed}", *self._common(),
-                         *self.cfg["grpo_overrides"])
-            shutil.copy2(sft / "r1track.json", run / "model" / "r1track.json")
-        return run / "model"
+    def grpo(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
+        """One GRPO run per seed from the same SFT model, side by side with one thread each."""
+        todo = {}
+        for seed in seeds:
+            run = self.work / "runs" / f"grpo-seed{seed}"
+            if not (run / "model" / "config.json").is_file():
+                todo[seed] = ["train", "grpo", "--config", ROOT / "recipes" / "nano-grpo.yaml", "--output-dir", run,
+                              "--overwrite", f"model.name_or_path={sft}", f"data.train={self.work / 'pairs' / 'grpo'}",
+                              f"trainer.seed={seed}", *self._common(), *self.cfg["grpo_overrides"]]
+        self.parallel({f"train-grpo-seed{s}": args for s, args in todo.items()})
+        for seed in todo:
+            shutil.copy2(sft / "r1track.json", self.work / "runs" / f"grpo-seed{seed}" / "model" / "r1track.json")
+        return {s: self.work / "runs" / f"grpo-seed{s}" / "model" for s in seeds}
 
-    def evaluate(self, name: str, model: Path | None) -> None:
-        results = self.work / "results"
-        tracker = ["--tracker", "static"] if model is None else [
-            "--tracker", "mllm", "--model", model, "--crop-size", "112", "--max-new-tokens", "24",
-            "--batch-size", "8", "--device", "cpu"]
-        self.r1track(f"eval-{name}", "eval", "--dataset", "got10k", "--root", self.work / "synth", "--split", "val",
-                     *tracker, "--name", name, "--results", results, "--no-progress")
+    def evaluate(self, models: dict[str, Path | None]) -> None:
+        """``r1track eval`` on the held-out split, two models at a time (None: the static box); resumes."""
+        commands = {}
+        for name, model in models.items():
+            tracker = ["--tracker", "static"] if model is None else [
+                "--tracker", "mllm", "--model", model, "--max-new-tokens", "24", "--batch-size", "40", "--device", "cpu"]
+            commands[f"eval-{name}"] = ["eval", "--dataset", "got10k", "--root", self.work / "synth", "--split", "val",
+                                        *tracker, "--name", name, "--results", self.work / "results", "--no-progress"]
+        names = list(commands)
+        for i in range(0, len(names), 2):
+            self.parallel({n: commands[n] for n in names[i:i + 2]})
 
     def otb(self, model: Path) -> dict:
         """``r1track track`` on each real OTB sequence from its first box; AUC / precision per sequence."""
@@ -222,11 +260,16 @@ def curves(work: Path, seeds: list[int], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    sft = _history(work / "runs" / "sft")
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, title in zip(axes, ("loss", "mean_token_accuracy", "val/ao"),
                               ("SFT loss (answer tokens)", "SFT token accuracy", "SFT validation AO (6 seqs)")):
-        ax.plot(*_series(sft, key), marker="." if key == "val/ao" else None)
+        offset = 0  # the rounds one after the other on one step axis
+        for name, *_ in SFT_ROUNDS:
+            history = _history(work / "runs" / name)
+            steps, values = _series(history, key)
+            ax.plot([offset + s for s in steps], values, marker="." if key == "val/ao" else None, label=name)
+            offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
+        ax.legend()
         ax.set_title(title)
         ax.set_xlabel("optimiser step")
         ax.grid(alpha=0.3)
@@ -236,12 +279,14 @@ def curves(work: Path, seeds: list[int], out: Path) -> list[Path]:
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    keys = (("reward", "GRPO mean reward (shaped GIoU)"), ("rewards/r1track_reward/mean_iou", "GRPO mean IoU of samples"),
-            ("val/ao", "GRPO validation AO (6 seqs)"))
+    keys = (("reward", "GRPO mean reward"), ("/mean_iou", "GRPO mean IoU of samples"),
+            ("kl", "GRPO KL to the SFT model"))
     for ax, (key, title) in zip(axes, keys):
         for s in seeds:
             history = _history(work / "runs" / f"grpo-seed{s}")
-            ax.plot(*_series(history, key), marker="." if key == "val/ao" else None, label=f"seed {s}")
+            if key.startswith("/"):  # logged under the reward's name: rewards/<name>/mean_iou
+                key = next((k for h in history for k in h if k.endswith(key)), key)
+            ax.plot(*_series(history, key), label=f"seed {s}")
         ax.set_title(title)
         ax.set_xlabel("optimiser step")
         ax.grid(alpha=0.3)
@@ -275,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "nano", help="work folder (data, runs, report)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GRPO seeds")
-    parser.add_argument("--install", action="store_true", help="copy the first seed's SFT+GRPO model into the package")
+    parser.add_argument("--install", metavar="MODEL", default=None,
+                        help="copy this model (sft, sft+grpo-seed0, ...) into the package as the default")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -289,14 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     p = Pipeline(work, args.quick, args.threads)
     p.data()
     untrained = p.untrained()
-    sft = p.sft(untrained)
-    grpo = {s: p.grpo(sft, s) for s in args.seeds}
+    sft_rounds = p.sft(untrained)
+    sft = sft_rounds[SFT_ROUNDS[-1][0]]
+    grpo = p.grpo(sft, args.seeds)
 
-    models = {"untrained": untrained, "sft": sft, **{f"sft+grpo-seed{s}": m for s, m in grpo.items()}}
-    names = ["static", *models]
-    for name in names:
-        if not (work / "results" / name).is_dir() or len(list((work / "results" / name).iterdir())) == 0:
-            p.evaluate(name, models.get(name))
+    models = {"static": None, "untrained": untrained, **{n: m for n, m in sft_rounds.items() if m != sft}, "sft": sft,
+              **{f"sft+grpo-seed{s}": m for s, m in grpo.items()}}
+    names = list(models)
+    if args.install is not None and models.get(args.install) is None:
+        parser.error(f"--install: choose one of {', '.join(n for n, m in models.items() if m is not None)}")
+    p.evaluate(models)
     scores = score(work, names)
     report = work / "report"
     report.mkdir(exist_ok=True)
@@ -304,9 +352,9 @@ def main(argv: list[str] | None = None) -> int:
                          for k, v in scores.items()},
               "summary": summary(scores, args.seeds)}
     if args.install:
-        install(grpo[args.seeds[0]])
+        install(models[args.install])
     if not args.skip_otb:
-        result["otb"] = p.otb(ASSET if args.install else grpo[args.seeds[0]])
+        result["otb"] = p.otb(ASSET if args.install else sft)
     result["timings_s"] = p.timings
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")

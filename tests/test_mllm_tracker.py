@@ -257,6 +257,19 @@ def test_max_scale_change_limits_per_frame_growth():
         MLLMTracker(ScriptedModel([]), max_scale_change=0.5)
 
 
+def test_scale_smoothing_moves_the_size_part_of_the_way():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    # the same 3x answer as above: size 40 -> 120 answered, 40 + 0.25 * 80 = 60 kept, centre as answered
+    tracker = MLLMTracker(ScriptedModel(["[42,42,294,294]"]), scale_smoothing=0.25)
+    tracker.init(frame, [100, 100, 40, 40])
+    out = tracker.update(frame)
+    np.testing.assert_allclose(out[2:], [60, 60])
+    np.testing.assert_allclose(out[:2] + out[2:] / 2, [40 + 168 / 2.1, 40 + 168 / 2.1])
+    for bad in (0, 1.5):
+        with pytest.raises(R1TrackError):
+            MLLMTracker(ScriptedModel([]), scale_smoothing=bad)
+
+
 def test_three_image_prompt_uses_the_recent_frame(synthetic):
     seq = synthetic[1]
     tracker = MLLMTracker(OracleBackend(), three_image=True)

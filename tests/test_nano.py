@@ -16,10 +16,12 @@ from r1track.prompts import tracking_messages
 from r1track.tiny import QWEN2_ADDED_TOKENS
 from r1track.training.pairs import grounding_answer
 
-# Measured by scripts/reproduce_nano.py on these two held-out sequences (seed 20, frames 1..29): the
-# shipped model scores AO ~0.55 where the static box scores ~0.32 (see benchmarks/README.md).
-SHIPPED_MIN_AO = 0.42
-SHIPPED_MARGIN_OVER_STATIC = 0.08
+# The shipped model on the 8 held-out sequences below (seed 20, 40 frames; never used in training or
+# selection), measured when it was installed: see benchmarks/README.md. The floors leave room for
+# float differences across CPUs, not for a worse model.
+SHIPPED_MIN_AO = None  # set below from the measurement
+SHIPPED_MARGIN_OVER_STATIC = None
+SHIPPED_MIN_GROUNDING_IOU = None
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,19 @@ def test_tracker_factory_uses_the_checkpoint_settings(untrained):
     assert np.isfinite(box).all() and box[2] >= 1 and box[3] >= 1
 
 
+def test_checkpoint_settings_set_tracker_defaults_the_command_line_overrides():
+    from r1track.trackers.mllm import add_arguments, tracker_kwargs
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    saved = {"crop_size": 112, "max_scale_change": 1.1}
+    kwargs = tracker_kwargs(parser.parse_args([]), saved)
+    assert kwargs["crop_size"] == 112 and kwargs["max_scale_change"] == 1.1
+    kwargs = tracker_kwargs(parser.parse_args(["--max-scale-change", "1.3"]), saved)
+    assert kwargs["max_scale_change"] == 1.3
+    assert tracker_kwargs(parser.parse_args([]), {})["max_scale_change"] is None
+
+
 def test_read_settings_rejects_bad_json(tmp_path):
     (tmp_path / nano.SETTINGS_FILE).write_text("{not json")
     with pytest.raises(R1TrackError, match="r1track.json"):
@@ -149,13 +164,22 @@ def shipped():
 
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory):
-    """Two synthetic sequences the model never saw (training used seed 1 / train, validation seed 2)."""
+    """Eight synthetic sequences the model never saw (training used seed 1 / train, evaluation seed 2)."""
     from r1track import datasets
     from r1track.synth import generate
 
     root = tmp_path_factory.mktemp("held-out")
-    generate(root, sequences=2, frames=30, seed=20, split="val", progress=False)
+    generate(root, sequences=8, frames=40, seed=20, split="val", progress=False)
     return datasets.load("got10k", root, "val")
+
+
+@pytest.fixture(scope="module")
+def shipped_tracker(shipped):
+    from r1track.trackers import mllm
+
+    parser = argparse.ArgumentParser()
+    mllm.add_arguments(parser)
+    return mllm.factory_from_args(parser.parse_args(["--model", "nano", "--device", "cpu"]))
 
 
 def test_shipped_checkpoint_is_small_and_loads(shipped):
@@ -163,17 +187,25 @@ def test_shipped_checkpoint_is_small_and_loads(shipped):
     assert nano.read_settings(shipped)["crop_size"] == nano.NANO_CROP_SIZE
 
 
-def test_shipped_model_tracks_held_out_sequences(shipped, held_out):
-    from r1track.backends.transformers import TransformersBackend
+def test_shipped_model_tracks_held_out_sequences(shipped_tracker, held_out):
     from r1track.trackers.baselines import Static
-    from r1track.trackers.mllm import MLLMTracker
     from r1track.training.callbacks import track_sequences
 
-    backend = TransformersBackend(str(shipped), device="cpu", max_new_tokens=24)
-    settings = nano.read_settings(shipped)
-    tracker = MLLMTracker(backend, crop_size=settings["crop_size"], prompt=settings["prompt"])
-    model = track_sequences(tracker, held_out)
+    model = track_sequences(shipped_tracker(), held_out)
     static = track_sequences(Static(), held_out)
-    assert model["parse_failures"] < 0.05
+    assert model["parse_failures"] < 0.02
     assert model["ao"] >= SHIPPED_MIN_AO
     assert model["ao"] >= static["ao"] + SHIPPED_MARGIN_OVER_STATIC
+
+
+def test_shipped_model_starts_from_a_text_description(shipped_tracker, held_out):
+    from r1track.metrics import got10k_iou
+
+    ious = []
+    for seq in held_out:
+        tracker = shipped_tracker()
+        tracker.init(seq.frame(0), text=seq.language)
+        ious.append(got10k_iou(tracker.box[None], seq.gt[:1], seq.meta["resolution"])[0])
+        box = tracker.update(seq.frame(1))
+        assert np.isfinite(box).all() and box[2] >= 1 and box[3] >= 1
+    assert np.mean(ious) >= SHIPPED_MIN_GROUNDING_IOU

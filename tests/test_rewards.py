@@ -14,6 +14,7 @@ from r1track.training.rewards import (
     r1track_reward,
     shape_giou,
     think_reward,
+    track_reward,
 )
 
 GT = [0, 0, 100, 100]  # nested predictions [0, 0, 100, k] have IoU = GIoU = k / 100 exactly
@@ -88,6 +89,21 @@ def test_iou_and_giou_rewards():
     sols = [GT, GT, GT, [0, 0, 10, 10]]
     assert iou_reward(replies, sols) == [pytest.approx(0.5), pytest.approx(0.5), 0.0, 0.0]
     assert giou_reward(replies, sols) == [pytest.approx(0.5), pytest.approx(0.5), -1.0, pytest.approx(-1 / 3)]
+
+
+def test_track_reward_prefers_the_right_size():
+    import math
+
+    replies = ["[0,0,100,100]", "[0,0,100,50]", "[-50,-50,150,150]", "[50,0,150,100]", "reasoning [0,0,100,100]",
+               "[1000,1000,5000,5000]"]
+    rewards = track_reward(replies, [GT] * len(replies))
+    assert rewards[0] == pytest.approx(1.0)
+    assert rewards[1] == pytest.approx(0.5 - math.log(2) / 2)  # half the height: GIoU 0.5, size error ln2 / 2
+    assert rewards[2] == pytest.approx(0.25 - math.log(2))  # twice the side, same centre: GIoU 0.25
+    assert rewards[3] == pytest.approx(1 / 3)  # the right size half a side off: GIoU 1/3, no size error
+    assert rewards[4] == -1.0  # strict parse, as the reference reward
+    assert rewards[5] == -1.0  # floored
+    assert rewards[2] < rewards[1] < rewards[3]
 
 
 def test_format_reward():
@@ -186,6 +202,6 @@ def test_trl_style_call_with_extra_columns():
 def test_registry():
     assert get_rewards(["r1track", "format_reward"]) == [r1track_reward, format_reward]
     assert get_rewards("think,iou") == [think_reward, iou_reward]
-    assert set(REWARDS) == {"r1track", "think", "iou", "giou", "format"}
+    assert set(REWARDS) == {"r1track", "think", "iou", "giou", "format", "track"}
     with pytest.raises(R1TrackError, match="unknown reward"):
         get_rewards(["accuracy"])

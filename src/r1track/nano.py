@@ -75,6 +75,8 @@ class NanoSettings:
     prompt: str = "current"
     template_factor: float = 4.0
     search_factor: float = 4.0
+    max_scale_change: float | None = None
+    scale_smoothing: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

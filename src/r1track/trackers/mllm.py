@@ -14,6 +14,10 @@ Optional improvements (all off by default, so the default is the reference metho
 - ``max_scale_change=r``: the new box's width and height may change by at most a factor ``r`` per frame
   (clamped around the predicted centre). Crops at factor 4 make one-frame scale jumps of more than ~1.5
   almost always errors (a distractor, a part of the object).
+- ``scale_smoothing=a``: the new width and height move only ``a`` (0 < a <= 1) of the way from the
+  previous box's to the answer's, the centre is the answer's (the scale learning rate of Siamese
+  trackers). The search crop is a multiple of the box, so a box that is too large makes the target look
+  smaller in the next crop and the next answer larger again; smoothing damps that loop.
 - ``template_refresh=n``: at most every ``n`` frames, replace the template by a crop of the current
   frame around the current box, but only when the tracker is *stable*: the last
   ``REFRESH_STREAK`` answers all parsed, each consecutive pair of boxes overlaps with IoU >=
@@ -57,7 +61,8 @@ class MLLMTracker(Tracker):
     def __init__(self, backend: Backend, family: str | Family | None = None, prompt: str = "current",
                  template_factor: float = 4.0, search_factor: float = 4.0, crop_size: int = 336,
                  thinking: bool = False, pad: str = "constant", max_scale_change: float | None = None,
-                 template_refresh: int | None = None, three_image: bool = False, name: str | None = None):
+                 scale_smoothing: float | None = None, template_refresh: int | None = None,
+                 three_image: bool = False, name: str | None = None):
         self.backend = backend
         self.family = _resolve_family(backend, family)
         if prompt not in PROMPTS:
@@ -74,6 +79,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"pad must be one of {', '.join(PADS)}")
         if max_scale_change is not None and not max_scale_change > 1:
             raise R1TrackError(f"max_scale_change must be > 1 (a ratio), got {max_scale_change}")
+        if scale_smoothing is not None and not 0 < scale_smoothing <= 1:
+            raise R1TrackError(f"scale_smoothing must be in (0, 1], got {scale_smoothing}")
         if template_refresh is not None and template_refresh < 1:
             raise R1TrackError(f"template_refresh must be >= 1 frames, got {template_refresh}")
         self.prompt = prompt
@@ -83,6 +90,7 @@ class MLLMTracker(Tracker):
         self.thinking = bool(thinking)
         self.pad = pad
         self.max_scale_change = max_scale_change
+        self.scale_smoothing = scale_smoothing
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
         self.name = name or _default_name(backend)
@@ -181,6 +189,8 @@ class MLLMTracker(Tracker):
                 return None
             if self.max_scale_change is not None:
                 box = _limit_scale(box, self.box, self.max_scale_change)
+            if self.scale_smoothing is not None:
+                box = _smooth_scale(box, self.box, self.scale_smoothing)
             box = clip_box(box, size)
         if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
             return None
@@ -250,6 +260,12 @@ def _limit_scale(box: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndar
     return np.array([cx - w / 2, cy - h / 2, w, h])
 
 
+def _smooth_scale(box: np.ndarray, previous: np.ndarray, rate: float) -> np.ndarray:
+    centre = box[:2] + box[2:] / 2
+    size = previous[2:] + rate * (box[2:] - previous[2:])
+    return np.concatenate([centre - size / 2, size])
+
+
 def _as_frame(image) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -309,6 +325,8 @@ def add_arguments(parser) -> None:
                         help="oracle: fraction of replies replaced by unusable text")
     parser.add_argument("--max-scale-change", type=float, default=None,
                         help="limit the per-frame box scale change to this ratio (e.g. 1.5)")
+    parser.add_argument("--scale-smoothing", type=float, default=None,
+                        help="move the box size only this fraction (0..1] towards each answer's")
     parser.add_argument("--template-refresh", type=int, default=None,
                         help="refresh the template from a stable frame at most every N frames")
     parser.add_argument("--three-image", action="store_true", help="template + recent frame + search prompt")
@@ -326,7 +344,8 @@ def backend_kwargs(args: argparse.Namespace) -> dict:
 
 
 # Tracker options a checkpoint may set in its r1track.json (see r1track.nano), and their defaults.
-TRACKER_DEFAULTS = {"prompt": "current", "template_factor": 4.0, "search_factor": 4.0, "crop_size": 336}
+TRACKER_DEFAULTS = {"prompt": "current", "template_factor": 4.0, "search_factor": 4.0, "crop_size": 336,
+                    "max_scale_change": None, "scale_smoothing": None}
 NANO_ALIAS = "nano"
 
 
@@ -364,7 +383,8 @@ def tracker_kwargs(args: argparse.Namespace, settings: dict | None = None) -> di
         "crop_size": pick("crop_size"),
         "thinking": args.thinking,
         "pad": getattr(args, "pad", "constant"),
-        "max_scale_change": args.max_scale_change,
+        "max_scale_change": pick("max_scale_change"),
+        "scale_smoothing": pick("scale_smoothing"),
         "template_refresh": args.template_refresh,
         "three_image": args.three_image,
     }
