@@ -9,10 +9,10 @@ starts over):
 1. ``r1track synth``: a training split (400 sequences x 50 frames, seed 1) and a held-out split
    (120 x 60, seed 2; never used for training pairs; its first 6 sequences are the training runs'
    validation).
-2. ``r1track build-pairs``: one SFT pair set per SFT round (tracking + 15% grounding, seeds 0, 5, 6)
+2. ``r1track build-pairs``: one SFT pair set per SFT round (tracking + 15% grounding, seeds 0, 5, 6, 7)
    and separate GRPO pairs (tracking only, the inference distribution).
 3. ``r1track.nano.make_nano_model``: the untrained nano checkpoint (random weights, seed 0).
-4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``, 3 epochs), rounds 2 and 3
+4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``, 3 epochs), rounds 2 to 4
    continue from the previous round on fresh pairs (``recipes/nano-sft-more.yaml``, 1 epoch each).
 5. ``r1track train grpo --config recipes/nano-grpo.yaml`` from the final SFT model, once per seed (the
    seeds run side by side, one thread each).
@@ -54,7 +54,8 @@ QUICK = dict(train_sequences=12, train_frames=20, val_sequences=3, val_frames=12
 # SFT rounds: (name, recipe, pair-set seed, overrides); each round starts from the previous one's model
 SFT_ROUNDS = (("sft-1", "nano-sft.yaml", 0, []),
               ("sft-2", "nano-sft-more.yaml", 5, []),
-              ("sft-3", "nano-sft-more.yaml", 6, ["trainer.learning_rate=2.0e-4"]))
+              ("sft-3", "nano-sft-more.yaml", 6, ["trainer.learning_rate=2.0e-4"]),
+              ("sft-4", "nano-sft-more.yaml", 7, ["trainer.learning_rate=2.0e-4"]))
 # SFT pairs: wide jitter so the image, not a centre prior, explains the answer (recipes/nano-sft.yaml)
 SFT_PAIR_OPTIONS = ["--sizes", "112", "--factor-range", "2.5", "6", "--jitter", "0.25", "--clip-boxes",
                     "--skip-absent", "--max-pixels", "12544", "--grounding-rate", "0.15"]
