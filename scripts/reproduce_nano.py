@@ -10,7 +10,7 @@ starts over):
    (120 x 60, seed 2; never used for training pairs; its first 6 sequences are the training runs'
    validation).
 2. ``r1track build-pairs``: one SFT pair set per SFT round (tracking + 15% grounding, seeds 0, 5, 6, 7)
-   and separate GRPO pairs (tracking only, the inference distribution).
+   and separate GRPO pairs (same crop distribution, tracking only, seed 1).
 3. ``r1track.nano.make_nano_model``: the untrained nano checkpoint (random weights, seed 0).
 4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``, 3 epochs), rounds 2 to 4
    continue from the previous round on fresh pairs (``recipes/nano-sft-more.yaml``, 1 epoch each).

@@ -245,29 +245,22 @@ def test_failure_policy_keeps_the_previous_box():
     assert tracker.failures == 6
 
 
-def test_max_scale_change_limits_per_frame_growth():
+@pytest.mark.parametrize("option", [{"max_scale_change": 1.5}, {"scale_smoothing": 0.25}])
+def test_scale_options_damp_a_3x_answer(option):
     frame = np.zeros((480, 640, 3), np.uint8)
-    # crop side 160 around (120, 120): crop x1 = y1 = 40, scale 2.1; the answer is 3x larger
-    tracker = MLLMTracker(ScriptedModel(["[42,42,294,294]"]), max_scale_change=1.5)
+    # crop side 160 around (120, 120): crop x1 = y1 = 40, scale 2.1; the answer is 3x larger (40 -> 120 px):
+    # clamped to 1.5 x 40, or moved a quarter of the way (40 + 0.25 * 80); the centre is the answer's
+    tracker = MLLMTracker(ScriptedModel(["[42,42,294,294]"]), **option)
     tracker.init(frame, [100, 100, 40, 40])
     out = tracker.update(frame)
     np.testing.assert_allclose(out[2:], [60, 60])
     np.testing.assert_allclose(out[:2] + out[2:] / 2, [40 + 168 / 2.1, 40 + 168 / 2.1])
+
+
+@pytest.mark.parametrize("option", [{"max_scale_change": 0.5}, {"scale_smoothing": 0}, {"scale_smoothing": 1.5}])
+def test_scale_options_reject_bad_values(option):
     with pytest.raises(R1TrackError):
-        MLLMTracker(ScriptedModel([]), max_scale_change=0.5)
-
-
-def test_scale_smoothing_moves_the_size_part_of_the_way():
-    frame = np.zeros((480, 640, 3), np.uint8)
-    # the same 3x answer as above: size 40 -> 120 answered, 40 + 0.25 * 80 = 60 kept, centre as answered
-    tracker = MLLMTracker(ScriptedModel(["[42,42,294,294]"]), scale_smoothing=0.25)
-    tracker.init(frame, [100, 100, 40, 40])
-    out = tracker.update(frame)
-    np.testing.assert_allclose(out[2:], [60, 60])
-    np.testing.assert_allclose(out[:2] + out[2:] / 2, [40 + 168 / 2.1, 40 + 168 / 2.1])
-    for bad in (0, 1.5):
-        with pytest.raises(R1TrackError):
-            MLLMTracker(ScriptedModel([]), scale_smoothing=bad)
+        MLLMTracker(ScriptedModel([]), **option)
 
 
 def test_three_image_prompt_uses_the_recent_frame(synthetic):
