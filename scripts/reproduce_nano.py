@@ -174,7 +174,8 @@ class Pipeline:
         commands = {}
         for name, model in models.items():
             tracker = ["--tracker", "static"] if model is None else [
-                "--tracker", "mllm", "--model", model, "--max-new-tokens", "24", "--batch-size", "40", "--device", "cpu"]
+                "--tracker", "mllm", "--model", model, "--max-new-tokens", "24", "--batch-size", "40",
+                "--device", "cpu"]
             commands[f"eval-{name}"] = ["eval", "--dataset", "got10k", "--root", self.work / "synth", "--split", "val",
                                         *tracker, "--name", name, "--results", self.work / "results", "--no-progress"]
         names = list(commands)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from r1track.errors import R1TrackError
@@ -104,6 +105,23 @@ def test_track_reward_prefers_the_right_size():
     assert rewards[4] == -1.0  # strict parse, as the reference reward
     assert rewards[5] == -1.0  # floored
     assert rewards[2] < rewards[1] < rewards[3]
+
+
+def test_track_reward_does_not_pay_for_hedging_a_centre_error():
+    # centre errors ~ N(0, 0.4 side): the expected GIoU is highest for a box larger than the target, the
+    # expected track reward for the target's own size
+    offsets = np.random.default_rng(0).normal(0, 40, (200, 2))
+    sides = np.linspace(0.7, 1.6, 10)
+
+    def best_side(reward):
+        def mean(s):
+            half = 50 * s
+            replies = [f"[{50 + dx - half},{50 + dy - half},{50 + dx + half},{50 + dy + half}]" for dx, dy in offsets]
+            return np.mean(reward(replies, [GT] * len(replies)))
+        return max(sides, key=mean)
+
+    assert best_side(giou_reward) >= 1.2
+    assert best_side(track_reward) == pytest.approx(1.0)
 
 
 def test_format_reward():
