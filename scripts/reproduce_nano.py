@@ -151,7 +151,6 @@ class Pipeline:
                              "--output-dir", run, "--overwrite", f"model.name_or_path={start}",
                              f"data.train={self.work / 'pairs' / name}", *self._common(), *overrides,
                              *self.cfg["sft_overrides"])
-                shutil.copy2(untrained / "r1track.json", run / "model" / "r1track.json")
             models[name] = start = run / "model"
         return models
 
@@ -165,8 +164,6 @@ class Pipeline:
                               "--overwrite", f"model.name_or_path={sft}", f"data.train={self.work / 'pairs' / 'grpo'}",
                               f"trainer.seed={seed}", *self._common(), *self.cfg["grpo_overrides"]]
         self.parallel({f"train-grpo-seed{s}": args for s, args in todo.items()})
-        for seed in todo:
-            shutil.copy2(sft / "r1track.json", self.work / "runs" / f"grpo-seed{seed}" / "model" / "r1track.json")
         return {s: self.work / "runs" / f"grpo-seed{s}" / "model" for s in seeds}
 
     def evaluate(self, models: dict[str, Path | None]) -> None:
@@ -331,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = args.work.resolve()
+    rounds = [name for name, *_ in SFT_ROUNDS]
+    names = ["static", "untrained", *rounds[:-1], "sft", *(f"sft+grpo-seed{s}" for s in args.seeds)]
+    if args.install is not None and args.install not in names[1:]:  # said before hours of training, not after
+        parser.error(f"--install: choose one of {', '.join(names[1:])}")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     start = time.perf_counter()
@@ -338,14 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     p.data()
     untrained = p.untrained()
     sft_rounds = p.sft(untrained)
-    sft = sft_rounds[SFT_ROUNDS[-1][0]]
+    sft = sft_rounds[rounds[-1]]
     grpo = p.grpo(sft, args.seeds)
 
-    models = {"static": None, "untrained": untrained, **{n: m for n, m in sft_rounds.items() if m != sft}, "sft": sft,
-              **{f"sft+grpo-seed{s}": m for s, m in grpo.items()}}
-    names = list(models)
-    if args.install is not None and models.get(args.install) is None:
-        parser.error(f"--install: choose one of {', '.join(n for n, m in models.items() if m is not None)}")
+    models = dict(zip(names, [None, untrained, *sft_rounds.values(), *grpo.values()], strict=True))
     p.evaluate(models)
     scores = score(work, names)
     report = work / "report"

@@ -73,6 +73,7 @@ def _changed(a: dict, b: dict) -> set[str]:
 def test_sft_grpo_and_tracking(inputs, monkeypatch):
     from r1track.backends import build_backend
     from r1track.datasets import load
+    from r1track.nano import NanoSettings, read_settings, write_settings
     from r1track.training import rewards
     from r1track.trackers.mllm import MLLMTracker
 
@@ -105,10 +106,12 @@ def test_sft_grpo_and_tracking(inputs, monkeypatch):
 
     # ---- GRPO from the SFT model: full fine-tuning, KL to the SFT model, the reference reward logged
     monkeypatch.setitem(rewards.REWARDS, "text_hash", text_hash_reward)
+    write_settings(sft_model, NanoSettings(crop_size=112))  # tracker settings travel with the policy
     grpo_run = root / "runs" / "grpo"
     assert main(["train", "grpo", "--config", str(RECIPES / "tiny-cpu-grpo.yaml"), "--output-dir", str(grpo_run),
                  *_paths(inputs, sft_model), "rewards.names=[r1track, text_hash]"]) == 0
     grpo_weights = load_file(str(grpo_run / "model" / "model.safetensors"))
+    assert read_settings(grpo_run / "model")["crop_size"] == 112
     changed = _changed(sft_weights, grpo_weights)
     assert any(".layers." in k and not _vision(k) for k in changed)
     assert any(_vision(k) for k in changed)  # the vision tower trains (reference: not frozen)

@@ -206,6 +206,16 @@ def run(recipe: Recipe, build_trainer, output_dir: str | Path | None = None, ove
     return final
 
 
+def keep_settings(start: str, staging: Path) -> None:
+    """Carry the start checkpoint's tracker settings (``r1track.json``: crop size, prompt...) to the
+    trained policy, which is tracked the way it was trained."""
+    from r1track.nano import SETTINGS_FILE
+
+    settings = Path(start) / SETTINGS_FILE
+    if settings.is_file():
+        shutil.copy2(settings, staging / SETTINGS_FILE)
+
+
 def save_policy(trainer, margs: ModelArgs, processor, out: Path) -> Path:
     """Write the final policy to ``out/model`` atomically (staging folder renamed into place).
 
@@ -229,6 +239,7 @@ def save_policy(trainer, margs: ModelArgs, processor, out: Path) -> Path:
                 (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle: keep it out of models
         trainer.accelerator.wait_for_everyone()
         if staging is not None:
+            keep_settings(margs.name_or_path, staging)
             if final.exists():
                 shutil.rmtree(final)
             staging.rename(final)
