@@ -77,6 +77,7 @@ class NanoSettings:
     search_factor: float = 4.0
     max_scale_change: float | None = None
     scale_smoothing: float | None = None
+    absent_search_scale: float = 1.5
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -156,3 +156,18 @@ def parse_grounding(text) -> np.ndarray | None:
         return _parse(text)
     except Exception:
         return None
+
+
+def parse_absent(text, strict: bool = False) -> bool:
+    """True when the reply says the target is not in the search image: its answer is the empty list
+    ``[]`` (r1track's convention; rollout pairs teach it for absent and out-of-crop targets). Strict: the
+    whole reply must be ``[]`` (the reward rule); lenient: the answer part, as ``parse_box`` reads it."""
+    if not isinstance(text, str):
+        return False
+    if strict:
+        return _EMPTY.fullmatch(text.strip()) is not None
+    part = _answer_part(text)
+    return part is not None and _EMPTY.fullmatch(_unfence(part).strip()) is not None
+
+
+_EMPTY = re.compile(r"\[\s*\]")

@@ -10,6 +10,10 @@ shorter than 1 px once clipped to the frame, which includes inverted corners), k
 frame box -- in frame pixels, so failures never drift -- and counts in ``self.failures``. Outputs are
 always finite, inside the frame, with positive size.
 
+Absence: the answer ``[]`` says the target is not in the search crop (models trained on rollout pairs
+give it; ``parsing.parse_absent``). The tracker keeps the previous box, counts it in ``self.absences``
+(not a failure) and searches a region ``absent_search_scale`` times wider on the next frame.
+
 Optional improvements (all off by default, so the default is the reference method):
 - ``max_scale_change=r``: the new box's width and height may change by at most a factor ``r`` per frame
   (clamped around the predicted centre). Crops at factor 4 make one-frame scale jumps of more than ~1.5
@@ -46,7 +50,7 @@ from r1track.boxes import iou, is_valid, xywh_to_xyxy, xyxy_to_xywh
 from r1track.crops import PADS, Crop, clip_box, crop_region, extract
 from r1track.errors import R1TrackError
 from r1track.families import FAMILIES, Family, get_family
-from r1track.parsing import parse_box, parse_grounding
+from r1track.parsing import parse_absent, parse_box, parse_grounding
 from r1track.prompts import PROMPT_IMAGES, PROMPTS, THREE_IMAGE_VARIANT, format_box, grounding_messages, tracking_messages
 from r1track.trackers.base import Tracker
 
@@ -62,7 +66,7 @@ class MLLMTracker(Tracker):
                  template_factor: float = 4.0, search_factor: float = 4.0, crop_size: int = 336,
                  thinking: bool = False, pad: str = "constant", max_scale_change: float | None = None,
                  scale_smoothing: float | None = None, template_refresh: int | None = None,
-                 three_image: bool = False, name: str | None = None):
+                 three_image: bool = False, absent_search_scale: float = 1.5, name: str | None = None):
         self.backend = backend
         self.family = _resolve_family(backend, family)
         if prompt not in PROMPTS:
@@ -81,6 +85,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"max_scale_change must be > 1 (a ratio), got {max_scale_change}")
         if scale_smoothing is not None and not 0 < scale_smoothing <= 1:
             raise R1TrackError(f"scale_smoothing must be in (0, 1], got {scale_smoothing}")
+        if not absent_search_scale >= 1:
+            raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
         if template_refresh is not None and template_refresh < 1:
             raise R1TrackError(f"template_refresh must be >= 1 frames, got {template_refresh}")
         self.prompt = prompt
@@ -93,13 +99,18 @@ class MLLMTracker(Tracker):
         self.scale_smoothing = scale_smoothing
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
+        self.absent_search_scale = float(absent_search_scale)
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
         self.failures = 0
+        self.absences = 0
+        self.search_crop: Crop | None = None  # the last search region (rollout pairs record it)
+        self._widen = False  # the last answer said "absent": search wider
         self.frame_index = 0
         self.template: np.ndarray | None = None
         self.template_text = ""
+        self.template_crop: Crop | None = None
         self._template_box: np.ndarray | None = None
         self._recent: tuple[np.ndarray, str] | None = None  # three-image view: last frame crop, its box
         self._history: list[tuple[bool, np.ndarray]] = []  # (answer usable, box) of the last frames
@@ -120,7 +131,7 @@ class MLLMTracker(Tracker):
     def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
         image = _as_frame(image)
         size = (image.shape[1], image.shape[0])
-        self.frame_index, self.failures, self._pending = 0, 0, None
+        self.frame_index, self.failures, self.absences, self._pending, self._widen = 0, 0, 0, None, False
         if box is None:
             if not text:
                 raise ValueError("init needs a box (x, y, w, h) or a text description")
@@ -146,7 +157,8 @@ class MLLMTracker(Tracker):
             raise RuntimeError("prepare() called before init()")
         image = _as_frame(image)
         self.frame_index += 1
-        crop = crop_region(self.box, self.search_factor, self.crop_size)
+        factor = self.search_factor * (self.absent_search_scale if self._widen else 1.0)
+        crop = self.search_crop = crop_region(self.box, factor, self.crop_size)
         search = extract(image, crop, self.pad)
         if self.three_image:
             images = [self.template, self._recent[0], search]
@@ -170,8 +182,11 @@ class MLLMTracker(Tracker):
         self._pending = None
         box = self._answer_box(reply, crop, size)
         ok = box is not None
+        self._widen = not ok and parse_absent(reply)
         if ok:
             self.box = box
+        elif self._widen:
+            self.absences += 1
         else:
             self.failures += 1
         self._after(image, ok)
@@ -199,7 +214,7 @@ class MLLMTracker(Tracker):
     def _after(self, image, ok: bool) -> None:
         """Bookkeeping for the optional three-image view and template refresh."""
         if ok and self.three_image:
-            self._recent = self._view(image, self.box)
+            self._recent = self._view(image, self.box)[:2]
         if self.template_refresh is None:
             return
         self._history = (self._history + [(ok, self.box.copy())])[-REFRESH_STREAK:]
@@ -217,15 +232,15 @@ class MLLMTracker(Tracker):
         ratio = (boxes[-1, 2] * boxes[-1, 3]) / (self._template_box[2] * self._template_box[3])
         return 0.5 <= ratio <= 2.0
 
-    def _view(self, image: np.ndarray, box) -> tuple[np.ndarray, str]:
-        """A template-style crop around ``box`` and the box written in model coordinates."""
+    def _view(self, image: np.ndarray, box) -> tuple[np.ndarray, str, Crop]:
+        """A template-style crop around ``box``, the box written in model coordinates, the crop."""
         crop = crop_region(box, self.template_factor, self.crop_size)
         in_crop = xywh_to_xyxy(crop.to_crop(box))
         text = format_box(self.family.encode(in_crop, (self.crop_size, self.crop_size)))
-        return extract(image, crop, self.pad), text
+        return extract(image, crop, self.pad), text, crop
 
     def _set_template(self, image: np.ndarray, box) -> None:
-        self.template, self.template_text = self._view(image, box)
+        self.template, self.template_text, self.template_crop = self._view(image, box)
 
     def _truth(self, index: int) -> np.ndarray | None:
         if self.truth is None or index >= len(self.truth):
@@ -330,6 +345,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--template-refresh", type=int, default=None,
                         help="refresh the template from a stable frame at most every N frames")
     parser.add_argument("--three-image", action="store_true", help="template + recent frame + search prompt")
+    parser.add_argument("--absent-search-scale", type=float, default=None,
+                        help="after an 'absent' answer ([]), search a region this many times wider (default 1.5)")
 
 
 def backend_kwargs(args: argparse.Namespace) -> dict:
@@ -345,7 +362,7 @@ def backend_kwargs(args: argparse.Namespace) -> dict:
 
 # Tracker options a checkpoint may set in its r1track.json (see r1track.nano), and their defaults.
 TRACKER_DEFAULTS = {"prompt": "current", "template_factor": 4.0, "search_factor": 4.0, "crop_size": 336,
-                    "max_scale_change": None, "scale_smoothing": None}
+                    "max_scale_change": None, "scale_smoothing": None, "absent_search_scale": 1.5}
 NANO_ALIAS = "nano"
 
 
@@ -385,6 +402,7 @@ def tracker_kwargs(args: argparse.Namespace, settings: dict | None = None) -> di
         "pad": getattr(args, "pad", "constant"),
         "max_scale_change": pick("max_scale_change"),
         "scale_smoothing": pick("scale_smoothing"),
+        "absent_search_scale": pick("absent_search_scale"),
         "template_refresh": args.template_refresh,
         "three_image": args.three_image,
     }

@@ -41,6 +41,7 @@ lossless PNG) in a ``datasets`` Image feature; reading a row gives PIL images.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -59,6 +60,8 @@ from r1track.datasets.base import Sequence
 from r1track.errors import DataError, R1TrackError
 from r1track.families import Family, get_family
 from r1track.results import atomic_write_text
+from r1track.training.rollouts import ABSENT_ANSWER, RolloutOptions, policy_factory, rollout_rows, visible_share
+from r1track.training.rollouts import options_dict as rollout_options_dict
 from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,
@@ -121,6 +124,8 @@ class PairOptions:
     recent_gap: int = 10  # largest |recent - search| distance in three-image samples
     grounding_rate: float = 0.0
     min_box_size: float = 0.0  # never draw frames whose box has min(w, h) below this (pixels)
+    absent_rate: float = 0.0  # share of tracking samples whose search crop misses the target: answer []
+    photometric: float = 0.0  # strength of per-image brightness, contrast, colour and blur jitter (0: off)
     # the processor's resize bounds (None: the family's defaults); they fix the grid that grounding
     # answers on whole frames are written in, so they must be the checkpoint's (preprocessor_config.json)
     min_pixels: int | None = None
@@ -153,7 +158,7 @@ class PairOptions:
             problems.append(f"max_gap must be at least 1, got {self.max_gap}")
         if self.recent_gap < 1:
             problems.append(f"recent_gap must be at least 1, got {self.recent_gap}")
-        for name in ("three_image_rate", "grounding_rate"):
+        for name in ("three_image_rate", "grounding_rate", "absent_rate", "photometric"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.min_box_size < 0:
@@ -340,6 +345,33 @@ def _random_crop(box, size: int, rng: np.random.Generator, options: PairOptions)
     return crop_region(box, factor, size, jitter=(float(jitter[0]), float(jitter[1])))
 
 
+def _missing_crop(box, crop: Crop, rng: np.random.Generator) -> Crop:
+    """``crop`` moved in a random direction until none of the target is inside (the "lost" state)."""
+    angle = rng.uniform(0, 2 * np.pi)
+    for step in np.linspace(0.6, 3.0, 25):
+        dx, dy = step * crop.side * np.cos(angle), step * crop.side * np.sin(angle)
+        moved = Crop(crop.x1 + int(round(dx)), crop.y1 + int(round(dy)), crop.side, crop.size)
+        if visible_share(box, moved) == 0:
+            return moved
+    raise AssertionError("unreachable: a shift of 3 crop sides always leaves the target")
+
+
+def _photometric(rgb: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Brightness, contrast and per-channel gain jitter, and a blur half the time, scaled by ``strength``."""
+    if strength <= 0:
+        return rgb
+    img = rgb.astype(np.float32)
+    gain = 1 + strength * rng.uniform(-0.4, 0.4, size=3)
+    contrast = 1 + strength * rng.uniform(-0.5, 0.5)
+    mean = img.mean()
+    img = (img - mean) * contrast + mean * (1 + strength * rng.uniform(-0.4, 0.4))
+    img = np.clip(img * gain, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        k = 1 + 2 * int(rng.integers(0, 1 + round(2 * strength)))
+        img = cv2.GaussianBlur(img, (k, k), 0) if k > 1 else img
+    return img
+
+
 def make_sample(plan: PairPlan, i: int) -> dict:
     """Sample ``i`` of the plan as a row (images encoded); depends only on (seed, i) and the plan."""
     o = plan.options
@@ -388,13 +420,19 @@ def make_sample(plan: PairPlan, i: int) -> dict:
     if ids is None:
         ids = [int(rng.choice(_template_candidates(v.frames, s, o))), s]
     crops = [_random_crop(seq.gt[f], size, rng, o) for f in ids]
+    absent = o.absent_rate > 0 and rng.random() < o.absent_rate  # no draw when off: old sets stay identical
+    if absent:
+        crops[-1] = _missing_crop(seq.gt[s], crops[-1], rng)
     boxes = [crop_box(seq.gt[f], c, family, o.clip_boxes) for f, c in zip(ids, crops)]
-    images = [_encode_image(extract(seq.frame(f), c, o.pad), o.image_format) for f, c in zip(ids, crops)]
+    if absent:
+        boxes[-1] = []
+    images = [_encode_image(_photometric(extract(seq.frame(f), c, o.pad), rng, o.photometric), o.image_format)
+              for f, c in zip(ids, crops)]
     variant = o.prompt if len(ids) == 2 else THREE_IMAGE_VARIANT[o.prompt]
     prompt = tracking_messages([format_box(b) for b in boxes[:-1]], variant, o.thinking, n_images=len(ids))
     return {
         "prompt": prompt,
-        "completion": _assistant(format_box(boxes[-1])),
+        "completion": _assistant(format_box(boxes[-1]) if boxes[-1] else ABSENT_ANSWER),
         "images": images,
         "solution": boxes[-1], "task": "track", "image_size": [size, size], "family": family.name,
         "sequence": seq.name, "frame_ids": ids, "crops": [list(map(float, c.as_list())) for c in crops],
@@ -460,10 +498,9 @@ def _count(counts: Counter, row: dict) -> None:
         counts[f"{len(row['images'])}_image"] += 1
 
 
-def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | None = None, seed: int = 0,
-                options: PairOptions | None = None, num_proc: int = 1, overwrite: bool = False,
-                progress: bool = True, source: dict | None = None) -> dict:
-    """Write ``out/data.parquet`` (streamed, row groups of 100) and ``out/pairs.json``; returns the info.
+def write_rows(rows: Iterable[dict], out: str | Path, info: dict, overwrite: bool = False) -> dict:
+    """Write pair rows to ``out/data.parquet`` (streamed, row groups of 100) and ``info`` plus the counts to
+    ``out/pairs.json``; returns the info.
 
     Rows go to the parquet file as they are made, so memory stays flat for 100k-sample sets; the file is
     what ``Dataset.to_parquet`` writes (same schema and ``datasets`` feature metadata). Both files are
@@ -472,13 +509,12 @@ def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | N
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from r1track import __version__
+
     out = Path(out)
     data, info_path = out / DATA_FILE, out / INFO_FILE
     if not overwrite and (data.exists() or info_path.exists()):
         raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
-    options = options or PairOptions()
-    plan = plan_pairs(sequences, seed, options)
-    samples = len(plan.videos) if samples is None else samples
     features = _features()
     schema = features.arrow_schema
     out.mkdir(parents=True, exist_ok=True)
@@ -487,7 +523,7 @@ def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | N
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             batch = []
-            for row in iter_samples(plan, samples, num_proc, progress):
+            for row in rows:
                 _count(counts, row)
                 batch.append(features.encode_example(row))
                 if len(batch) == ROW_GROUP:
@@ -499,14 +535,53 @@ def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | N
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    from r1track import __version__
-
-    info = {
-        "source": source or {}, "samples": samples, "seed": int(seed), "options": options.to_dict(),
-        "counts": dict(counts), "plan": plan.stats, "r1track": __version__,
-    }
+    info = {**info, "samples": counts["samples"], "counts": dict(counts), "r1track": __version__}
     atomic_write_text(info_path, json.dumps(info, indent=2, default=str) + "\n")
     return info
+
+
+def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | None = None, seed: int = 0,
+                options: PairOptions | None = None, num_proc: int = 1, overwrite: bool = False,
+                progress: bool = True, source: dict | None = None) -> dict:
+    """GT-jittered pairs written by ``write_rows``; returns the info (options, plan statistics, counts)."""
+    if not overwrite and ((Path(out) / DATA_FILE).exists() or (Path(out) / INFO_FILE).exists()):
+        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
+    options = options or PairOptions()
+    plan = plan_pairs(sequences, seed, options)
+    samples = len(plan.videos) if samples is None else samples
+    info = {"source": source or {}, "seed": int(seed), "options": options.to_dict(), "plan": plan.stats}
+    return write_rows(iter_samples(plan, samples, num_proc, progress), out, info, overwrite)
+
+
+def write_rollout_pairs(sequences: list[Sequence], factory, out: str | Path, seed: int = 0,
+                        rollout: RolloutOptions | None = None, options: PairOptions | None = None,
+                        jittered_rate: float = 0.0, overwrite: bool = False, progress: bool = True,
+                        source: dict | None = None) -> dict:
+    """Closed-loop pairs (``training.rollouts``) from the trackers ``factory`` makes, then GT-jittered pairs
+    (``options``) from the same sequences, ``jittered_rate`` of the total; returns the info."""
+    if not overwrite and ((Path(out) / DATA_FILE).exists() or (Path(out) / INFO_FILE).exists()):
+        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
+    if not 0 <= jittered_rate < 1:
+        raise R1TrackError(f"jittered_rate must be in [0, 1), got {jittered_rate}")
+    options = options or PairOptions()
+    rollout = rollout or RolloutOptions()
+    states: Counter = Counter()
+    sequences = list(sequences)
+
+    def rows():
+        encode = functools.partial(_encode_image, fmt=options.image_format)
+        bar = tqdm(desc="rollout states", unit="state", disable=not progress)
+        for row in rollout_rows(factory, sequences, seed, rollout, encode, states):
+            bar.update(1)
+            yield row
+        bar.close()
+        jittered = round(states["states"] * jittered_rate / (1 - jittered_rate))
+        if jittered:
+            yield from iter_samples(plan_pairs(sequences, seed, options), jittered, progress=progress)
+
+    info = {"source": source or {}, "seed": int(seed), "options": options.to_dict(),
+            "rollout": rollout_options_dict(rollout), "jittered_rate": jittered_rate, "states": states}
+    return write_rows(rows(), out, info, overwrite)
 
 
 def load_pairs(path: str | Path, cache_dir: str | None = None):
@@ -557,12 +632,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fixes.add_argument("--recent-gap", type=int, default=d.recent_gap)
     fixes.add_argument("--grounding-rate", type=float, default=d.grounding_rate)
     fixes.add_argument("--min-box-size", type=float, default=d.min_box_size)
+    fixes.add_argument("--absent-rate", type=float, default=d.absent_rate,
+                       help="share of tracking samples whose search crop misses the target (answer [])")
+    fixes.add_argument("--photometric", type=float, default=d.photometric,
+                       help="strength (0..1) of brightness, contrast, colour and blur jitter per image")
     parser.add_argument("--min-pixels", type=int, default=None,
                         help="the model processor's minimum image pixels (grounding answers' grid)")
     parser.add_argument("--max-pixels", type=int, default=None,
                         help="the model processor's maximum image pixels (grounding answers' grid)")
     parser.add_argument("--num-proc", type=int, default=1)
     parser.add_argument("--overwrite", action="store_true")
+    r, rd = parser.add_argument_group("closed-loop pairs: the search crops of a policy's own tracking runs"), RolloutOptions()
+    r.add_argument("--from-rollouts", metavar="MODEL", default=None,
+                   help="track the sequences with this model ('nano', a path, a hub id) and make pairs of its crops")
+    r.add_argument("--rollout-backend", default="transformers", help="backend running the policy")
+    r.add_argument("--rollout-device", default=None, help="device for the transformers backend (cpu, cuda)")
+    r.add_argument("--rollout-max-new-tokens", type=int, default=32)
+    r.add_argument("--rollout-runs", type=int, default=rd.runs_per_sequence, help="tracking runs per sequence")
+    r.add_argument("--rollout-frames", type=int, default=rd.max_frames, help="frames tracked per run")
+    r.add_argument("--rollout-batch-size", type=int, default=rd.batch_size, help="runs per model call")
+    r.add_argument("--min-visible", type=float, default=rd.min_visible,
+                   help="least share of the target inside the crop for a box answer (else [])")
+    r.add_argument("--jittered-rate", type=float, default=0.0,
+                   help="share of GT-jittered pairs (these options) mixed in with the rollout pairs")
 
 
 def options_from_args(args: argparse.Namespace) -> PairOptions:
@@ -581,10 +673,21 @@ def run(args: argparse.Namespace) -> int:
         raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
     sequences = tracking_datasets.load(args.dataset, args.root, args.split)
     source = {"dataset": args.dataset, "root": str(args.root), "split": args.split}
-    info = write_pairs(sequences, out, args.samples, args.seed, options, args.num_proc, args.overwrite,
-                       source=source)
+    if args.from_rollouts:
+        rollout = RolloutOptions(args.rollout_runs, args.rollout_frames, args.min_visible, args.rollout_batch_size)
+        backend_options = {"max_new_tokens": args.rollout_max_new_tokens}
+        if args.rollout_device:
+            backend_options["device"] = args.rollout_device
+        factory = policy_factory(args.from_rollouts, args.rollout_backend, **backend_options)
+        info = write_rollout_pairs(sequences, factory, out, args.seed, rollout, options, args.jittered_rate,
+                                   args.overwrite, source={**source, "policy": str(args.from_rollouts)})
+        st = info["states"]
+        print(f"rollouts: {st['states']} states, {st['absent']} with the target absent or outside the crop, "
+              f"{st['drifted']} drifted (IoU < 0.5), {st['lost']} lost (IoU 0)")
+    else:
+        info = write_pairs(sequences, out, args.samples, args.seed, options, args.num_proc, args.overwrite,
+                           source=source)
     c = info["counts"]
     print(f"wrote {c['samples']} pairs ({c.get('track', 0)} tracking, {c.get('3_image', 0)} of them with "
-          f"3 images; {c.get('ground', 0)} grounding) from {info['plan']['videos_used']} videos to "
-          f"{out / DATA_FILE}")
+          f"3 images; {c.get('ground', 0)} grounding) from {len(sequences)} sequences to {out / DATA_FILE}")
     return 0

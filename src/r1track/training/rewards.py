@@ -49,7 +49,7 @@ import numpy as np
 
 from r1track.boxes import giou, iou, xyxy_to_xywh
 from r1track.errors import R1TrackError
-from r1track.parsing import parse_box, parse_grounding
+from r1track.parsing import parse_absent, parse_box, parse_grounding
 
 LENGTH_FREE = 448  # tokens without length penalty
 LENGTH_MAX = 512  # tokens at which the penalty reaches -1
@@ -151,10 +151,26 @@ def size_error(pred, gt) -> float:
     return (abs(math.log(w / w_gt)) + abs(math.log(h / h_gt))) / 2
 
 
-def _score_all(name: str, completions, solution, kwargs, strict: bool, score) -> list[float]:
-    """Parse each reply, compute overlaps, ``score(overlaps or None, pred, gt) -> reward``; log the stats."""
+def is_absent(solution) -> bool:
+    """An empty solution: the target is absent from the search image (rollout pairs), ``[]`` is right."""
+    if isinstance(solution, str):
+        return solution.strip() == "[]"
+    return solution is not None and len(solution) == 0
+
+
+def _absent_reward(text: str, strict: bool, best: float) -> float:
+    """Absent target: ``best`` for the answer ``[]``, 0 for any other reply (a box there is a false lock)."""
+    return best if parse_absent(text, strict) else 0.0
+
+
+def _score_all(name: str, completions, solution, kwargs, strict: bool, score, best: float = 1.0) -> list[float]:
+    """Parse each reply, compute overlaps, ``score(overlaps or None, pred, gt) -> reward``; log the stats.
+    Absent targets (empty solutions) score ``_absent_reward(best)``."""
     rewards, parsed, ious = [], [], []
     for c, sol, task in zip(completions, solution, _tasks(kwargs, len(completions)), strict=True):
+        if is_absent(sol):
+            rewards.append(_absent_reward(completion_text(c), strict, best))
+            continue
         pred, gt = _parse(completion_text(c), task, strict), _solution(sol)
         ov = _overlaps(pred, gt)
         parsed.append(pred is not None)
@@ -167,7 +183,7 @@ def _score_all(name: str, completions, solution, kwargs, strict: bool, score) ->
 def r1track_reward(completions, solution, **kwargs) -> list[float]:
     """The reference no-think reward: strict JSON list, shaped GIoU, -1 on any failure."""
     return _score_all("r1track_reward", completions, solution, kwargs, True,
-                      lambda ov, *_: -1.0 if ov is None else shape_giou(ov[1]))
+                      lambda ov, *_: -1.0 if ov is None else shape_giou(ov[1]), best=shape_giou(1.0))
 
 
 def iou_reward(completions, solution, **kwargs) -> list[float]:
@@ -193,6 +209,9 @@ def format_reward(completions, solution=None, **kwargs) -> list[float]:
     solution = solution if solution is not None else [None] * len(completions)
     rewards, parsed, ious = [], [], []
     for c, sol, task in zip(completions, solution, _tasks(kwargs, len(completions)), strict=True):
+        if is_absent(sol):
+            rewards.append(_absent_reward(completion_text(c), True, 1.0))
+            continue
         pred = _parse(completion_text(c), task, strict=True)
         ok = _proper(pred)
         ov = _overlaps(pred, _solution(sol)) if sol is not None else None
@@ -222,6 +241,11 @@ def think_reward(completions, solution, **kwargs) -> list[float]:
     for k, (c, sol, task) in enumerate(zip(completions, solution, tasks, strict=True)):
         text = completion_text(c)
         m = _THINK_FORMAT.fullmatch(text.strip())
+        n = count_tokens(text, ids_list[k] if ids_list is not None else None, tokenizer)
+        if is_absent(sol):
+            best = shape_giou(1.0) + FORMAT_WEIGHT * 1.0 + LENGTH_WEIGHT * length_penalty(n)
+            rewards.append(_absent_reward(m.group(2), True, best) if m else -1.0)
+            continue
         pred = _parse(m.group(2), task, strict=True) if m else None
         ov = _overlaps(pred, _solution(sol))
         parsed.append(pred is not None)
@@ -230,7 +254,6 @@ def think_reward(completions, solution, **kwargs) -> list[float]:
             rewards.append(-1.0)
             continue
         g = ov[1] if ov else -1.0
-        n = count_tokens(text, ids_list[k] if ids_list is not None else None, tokenizer)
         rewards.append(shape_giou(g) + FORMAT_WEIGHT * 1.0 + LENGTH_WEIGHT * length_penalty(n))
     _log(kwargs, "think_reward", parsed, ious)
     return rewards
