@@ -44,9 +44,9 @@ OTB = ROOT.parent / "shared" / "data" / "otb"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
                     "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "r1track.json")
 
-FULL = dict(train_sequences=400, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
+FULL = dict(train_sequences=400, mix_sequences=150, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
             grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
-QUICK = dict(train_sequences=12, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
+QUICK = dict(train_sequences=12, mix_sequences=6, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
@@ -63,6 +63,24 @@ SFT_PAIR_OPTIONS = ["--sizes", "112", "--factor-range", "2.5", "6", "--jitter", 
 # not better: benchmarks/README.md)
 GRPO_PAIR_OPTIONS = SFT_PAIR_OPTIONS[:-2]
 
+# ---- real video (../shared/data/real): held-out part fixed before any training, never used for pairs or
+# model selection. Sequences cut from one source video are held out together (the two Bikers may be one).
+REAL = ROOT.parent / "shared" / "data" / "real"
+HELD_OUT = ("dtb_Surfing06", "otb_Biker", "spbacf_Biker", "uav_car14", "uav_group2_2", "uav_person12_1",
+            "uav_wakeboard10")
+MOT_TRAIN, MOT_HELD_OUT = "PETS09-S2L1", "TUD-Stadtmitte"
+# real pairs: the synthetic SFT pairs' crops, plus missing-target crops (answer []) and photometric jitter
+REAL_PAIR_OPTIONS = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1", "--photometric", "0.5"]
+SYNTH_MIX_OPTIONS = [*SFT_PAIR_OPTIONS, "--absent-rate", "0.1"]
+REAL_PAIRS = dict(got=8000, mot=4000, synth=4000)  # SFT mix (recipes/nano-sft-real.yaml)
+GRPO_REAL_PAIRS = dict(got=2000, mot=1000, synth=1000)  # reference GRPO: GT-jittered pairs
+# closed-loop GRPO: rounds of (rollouts of the current policy -> GRPO steps), 60 steps in all like the
+# reference GRPO runs; half of each round's pool are GT-jittered pairs of the same sequences
+LOOP_ROUNDS, LOOP_STEPS = 3, 20
+SYNTH_COMPARED = 40  # synthetic held-out sequences every model is compared on (the shipped one: all 120)
+ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-batch-size", "20",
+                   "--jittered-rate", "0.5", "--rollout-device", "cpu"]
+
 
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int):
@@ -72,6 +90,7 @@ class Pipeline:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
         self.timings = json.loads(self.timings_file.read_text()) if self.timings_file.is_file() else {}
+        self.diagnostics: dict = {}
         self.env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                         TOKENIZERS_PARALLELISM="false",
                         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
@@ -106,9 +125,9 @@ class Pipeline:
         self.timings_file.write_text(json.dumps(self.timings, indent=1) + "\n")
 
     # ------------------------------------------------------------------ steps
-    def data(self) -> None:
+    def data(self, synthetic_stages: bool = True, real_stages: bool = True) -> None:
         c, synth = self.cfg, self.work / "synth"
-        if not (synth / "train" / "list.txt").is_file():
+        if synthetic_stages and not (synth / "train" / "list.txt").is_file():
             self.r1track("synth-train", "synth", "--out", synth, "--split", "train", "--sequences",
                          c["train_sequences"], "--frames", c["train_frames"], "--seed", 1, "--no-progress",
                          "--overwrite")
@@ -116,6 +135,13 @@ class Pipeline:
             self.r1track("synth-val", "synth", "--out", synth, "--split", "val", "--sequences",
                          c["val_sequences"], "--frames", c["val_frames"], "--seed", 2, "--no-progress",
                          "--overwrite")
+        mix = self.work / "synth-mix"  # the synthetic part of the real stages' pairs: a smaller training split
+        if real_stages and not (mix / "train" / "list.txt").is_file():
+            self.r1track("synth-mix", "synth", "--out", mix, "--split", "train", "--sequences",
+                         c["mix_sequences"], "--frames", c["train_frames"], "--seed", 1, "--no-progress", "--overwrite")
+
+    def synthetic_pairs(self) -> None:
+        c, synth = self.cfg, self.work / "synth"
         pairs = self.work / "pairs"
         for name, _, seed, _ in SFT_ROUNDS:
             if not (pairs / name / "pairs.json").is_file():
@@ -179,6 +205,121 @@ class Pipeline:
         for i in range(0, len(names), 2):
             self.parallel({n: commands[n] for n in names[i:i + 2]})
 
+    # ------------------------------------------------------------------ real video
+    def sources(self) -> dict[str, list]:
+        """Training sources of the real stages (held-out sequences and video left out), as dataset options."""
+        return {"got": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--drop-videos",
+                        *HELD_OUT],
+                "mot": ["--dataset", "mot", "--root", REAL / "mot", "--split", MOT_TRAIN],
+                "synth": ["--dataset", "got10k", "--root", self.work / "synth-mix", "--split", "train"]}
+
+    def held_out(self) -> dict[str, list]:
+        """Evaluation sets: real held-out sequences, the held-out MOT video's identities, synthetic held-out."""
+        return {"real": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
+                         ",".join(HELD_OUT)],
+                "mot": ["--dataset", "mot", "--root", REAL / "mot", "--split", MOT_HELD_OUT],
+                "synth": ["--dataset", "got10k", "--root", self.work / "synth", "--split", "val"]}
+
+    def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> Path:
+        """One pair set per source (in parallel), merged into ``WORK/pairs/<name>``; resumes."""
+        out = self.work / "pairs" / name
+        if not (out / "pairs.json").is_file():
+            parts = {src: self.work / "pairs" / f"{name}-{src}" for src in counts}
+            self.parallel({f"pairs-{name}-{src}": [
+                "build-pairs", *self.sources()[src], "--out", part, "--samples", self.scaled(counts[src]), "--seed",
+                seed, *options[src], "--overwrite"] for src, part in parts.items() if not (part / "pairs.json").is_file()})
+            merge_pairs(list(parts.values()), out)
+        return out
+
+    def scaled(self, n: int) -> int:
+        return max(8, n // 250) if self.cfg is QUICK else n
+
+    def sft_real(self, start: Path) -> Path:
+        pairs = self.mixed_pairs("sft-real", REAL_PAIRS, 0, {"got": REAL_PAIR_OPTIONS, "mot": REAL_PAIR_OPTIONS,
+                                                             "synth": SYNTH_MIX_OPTIONS})
+        run = self.work / "runs" / "sft-real"
+        if not (run / "model" / "config.json").is_file():
+            self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
+                         "--output-dir", run, "--overwrite", f"model.name_or_path={start}", f"data.train={pairs}",
+                         *self._common(), *self.cfg["sft_overrides"])
+        return run / "model"
+
+    def _grpo_args(self, run: Path, start: Path, pairs: Path, seed: int, steps: int | None = None) -> list:
+        steps = ["trainer.max_steps=" + str(steps)] if steps and self.cfg is not QUICK else []
+        return ["train", "grpo", "--config", ROOT / "recipes" / "nano-grpo.yaml", "--output-dir", run, "--overwrite",
+                f"model.name_or_path={start}", f"data.train={pairs}", f"trainer.seed={seed}", *steps,
+                *self._common(), *self.cfg["grpo_overrides"]]
+
+    def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
+        """GRPO on GT-jittered pairs (the reference's), once per seed, side by side."""
+        synth = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]
+        pairs = self.mixed_pairs("grpo-real", GRPO_REAL_PAIRS, 1, {"got": REAL_PAIR_OPTIONS, "mot": REAL_PAIR_OPTIONS,
+                                                                   "synth": synth})
+        runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
+        self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s) for s, run in runs.items()
+                       if not (run / "model" / "config.json").is_file()})
+        return {s: run / "model" for s, run in runs.items()}
+
+    def grpo_closed_loop(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
+        """Closed-loop GRPO: each round, the current policy tracks the training sequences; its own search
+        crops (half the pool, the other half GT-jittered) are the next ``LOOP_STEPS`` steps' prompts."""
+        current = {s: sft for s in seeds}
+        for r in range(1, LOOP_ROUNDS + 1):
+            runs = {s: self.work / "runs" / f"grpo-loop-seed{s}-r{r}" for s in seeds}
+            todo = [s for s in seeds if not (runs[s] / "model" / "config.json").is_file()]
+            builds = {}
+            for s in todo:
+                for src in ("got", "mot"):
+                    part = self.work / "pairs" / f"loop-seed{s}-r{r}-{src}"
+                    if not (part / "pairs.json").is_file():
+                        builds[f"pairs-loop-seed{s}-r{r}-{src}"] = [
+                            "build-pairs", *self.sources()[src], "--out", part, "--from-rollouts", current[s],
+                            "--seed", 100 * r + s, *ROLLOUT_OPTIONS, *self.quick_rollouts(), *REAL_PAIR_OPTIONS,
+                            "--overwrite"]
+            self.parallel(builds)
+            train = {}
+            for s in todo:
+                pairs = self.work / "pairs" / f"loop-seed{s}-r{r}"
+                if not (pairs / "pairs.json").is_file():
+                    merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in ("got", "mot")], pairs)
+                train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS)
+            self.parallel(train)
+            current = {s: runs[s] / "model" for s in seeds}
+        return current
+
+    def quick_rollouts(self) -> list:
+        return ["--rollout-frames", "3"] if self.cfg is QUICK else []
+
+    def evaluate_sets(self, models: dict[str, Path | str | None]) -> None:
+        """``r1track eval`` of every model on every held-out set (None: the static box; a str: a baseline)."""
+        commands = {}
+        for set_name, data in self.held_out().items():
+            for name, model in models.items():
+                if isinstance(model, str) and set_name == "synth":
+                    continue  # OpenCV baselines: real video only
+                tracker = (["--tracker", "static"] if model is None else ["--tracker", model] if isinstance(model, str)
+                           else ["--tracker", "mllm", "--model", model, "--max-new-tokens", "24", "--batch-size", "40",
+                                 "--device", "cpu"])
+                limit = ["--limit", str(self.cfg["val_sequences"] if self.cfg is QUICK else SYNTH_COMPARED)] \
+                    if set_name == "synth" else []
+                commands[f"eval-{set_name}-{name}"] = ["eval", *data, *tracker, "--name", name, *limit, "--results",
+                                                       self.work / f"results-{set_name}", "--no-progress"]
+        names = list(commands)
+        for i in range(0, len(names), 2):
+            self.parallel({n: commands[n] for n in names[i:i + 2]})
+
+    def score_installed(self, name: str) -> dict:
+        """The packaged model on the whole synthetic held-out split (120 sequences)."""
+        from r1track import datasets
+        from r1track.metrics import score_got10k
+
+        results = self.work / "results-synth-all"
+        self.r1track(f"eval-synth-all-{name}", "eval", *self.held_out()["synth"], "--tracker", "mllm", "--model", ASSET,
+                     "--max-new-tokens", "24", "--batch-size", "40", "--device", "cpu", "--name", name, "--results",
+                     results, "--no-progress")
+        overall = score_got10k(datasets.load("got10k", self.work / "synth", "val"), results / name)["overall"]
+        return {k: overall[k] for k in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
+
     def otb(self, model: Path) -> dict:
         """``r1track track`` on each real OTB sequence from its first box; AUC / precision per sequence."""
         import numpy as np
@@ -209,6 +350,20 @@ class Pipeline:
         return scores
 
 
+def merge_pairs(parts: list[Path], out: Path) -> None:
+    """Concatenate pair sets (same schema) into ``out``; ``pairs.json`` lists the parts' infos."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    tables = [pq.read_table(p / "data.parquet") for p in parts]
+    pq.write_table(pa.concat_tables(tables), out / ".data.parquet.partial")
+    os.replace(out / ".data.parquet.partial", out / "data.parquet")
+    infos = {p.name: json.loads((p / "pairs.json").read_text()) for p in parts}
+    info = {"parts": infos, "samples": sum(t.num_rows for t in tables)}
+    (out / "pairs.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
+
+
 # ---------------------------------------------------------------------- report
 
 
@@ -234,6 +389,95 @@ def summary(scores: dict, seeds: list[int]) -> dict:
     return out
 
 
+def score_sets(p: Pipeline, names: list[str]) -> dict:
+    """{set: {model: overall scores}} on the held-out sets, plus ``real+mot``: both real sets pooled by frame
+    (GOT-10k's AO is a mean over frames)."""
+    from r1track import datasets
+    from r1track.metrics import score_got10k
+
+    out = {}
+    for set_name, data in p.held_out().items():
+        opts = dict(zip(data[::2], data[1::2]))
+        seqs = datasets.load(opts["--dataset"], opts["--root"], opts.get("--split"))
+        if "--sequences" in opts:
+            seqs = [s for s in seqs if s.name in opts["--sequences"].split(",")]
+        if set_name == "synth":
+            seqs = seqs[:p.cfg["val_sequences"] if p.cfg is QUICK else SYNTH_COMPARED]
+        results = p.work / f"results-{set_name}"
+        out[set_name] = {n: score_got10k(seqs, results / n)["overall"] for n in names if (results / n).is_dir()}
+        out[set_name] = {n: {k: v[k] for k in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
+                         for n, v in out[set_name].items()}
+        p.diagnostics[set_name] = {n: drift_diagnostics(seqs, results / n) for n in out[set_name]}
+    pooled = {}
+    for n in out["real"]:
+        parts = [out[k][n] for k in ("real", "mot") if n in out[k]]
+        frames = sum(x["num_frames"] for x in parts)
+        pooled[n] = {m: sum(x[m] * x["num_frames"] for x in parts) / frames for m in ("ao", "sr50", "sr75")}
+        pooled[n].update(num_frames=frames, num_sequences=sum(x["num_sequences"] for x in parts))
+    out["real+mot"] = pooled
+    return out
+
+
+def drift_diagnostics(sequences, tracker_dir: Path) -> dict:
+    """Where AO is lost: share of scored frames with IoU 0 (lost), recovery (share of lost frames followed
+    within 10 frames by one with IoU > 0.5), median predicted / true box area."""
+    import numpy as np
+
+    from r1track.boxes import iou
+
+    lost = recovered = scored = 0
+    ratios = []
+    for seq in sequences:
+        boxes = np.loadtxt(tracker_dir / seq.name / f"{seq.name}_001.txt", delimiter=",", ndmin=2)
+        gt = seq.gt[: len(boxes)]
+        ok = np.isfinite(gt).all(1) & (np.arange(len(gt)) > 0)
+        if seq.absent is not None:
+            ok &= ~np.asarray(seq.absent[: len(gt)], bool)
+        overlap = np.where(ok, iou(boxes, np.where(ok[:, None], gt, 1.0)), np.nan)
+        scored += int(ok.sum())
+        for k in np.flatnonzero(ok & (overlap == 0)):
+            lost += 1
+            recovered += bool(np.nanmax(np.append(overlap[k + 1:k + 11], 0)) > 0.5)
+        ratios.extend((boxes[ok, 2] * boxes[ok, 3]) / (gt[ok, 2] * gt[ok, 3]))
+    return {"lost_share": lost / max(scored, 1), "recovered_share": recovered / max(lost, 1),
+            "median_area_ratio": float(np.median(ratios)) if ratios else float("nan")}
+
+
+def real_summary(scores: dict, seeds: list[int], shipped: str) -> dict:
+    """Per set: SFT, reference GRPO and closed-loop GRPO (mean and spread over seeds), and the targets."""
+    import numpy as np
+
+    out = {}
+    for set_name, by_model in scores.items():
+        row = {"sft": by_model["sft-real"]["ao"]}
+        for variant in ("grpo-ref", "grpo-loop"):
+            aos = np.array([by_model[f"{variant}-seed{s}"]["ao"] for s in seeds])
+            row[variant] = {"ao": aos.tolist(), "mean": float(aos.mean()), "spread": float(aos.max() - aos.min()),
+                            "gain_over_sft": float(aos.mean() - row["sft"])}
+        row["loop_gain_above_spread"] = bool(row["grpo-loop"]["gain_over_sft"] > max(
+            row["grpo-loop"]["spread"], row["grpo-ref"]["spread"]))
+        out[set_name] = row
+    real = scores["real+mot"]
+    ao = real[shipped]["ao"]
+    out["targets"] = {"shipped": shipped, "real_ao": ao, "static_ao": real["static"]["ao"], "kcf_ao": real["kcf"]["ao"],
+                      "csrt_ao": real["csrt"]["ao"], "ao_at_least_2x_static": bool(ao >= 2 * real["static"]["ao"]),
+                      "ao_at_least_kcf_plus_0.05": bool(ao >= real["kcf"]["ao"] + 0.05),
+                      "beats_csrt": bool(ao > real["csrt"]["ao"])}
+    return out
+
+
+def real_table(scores: dict, diagnostics: dict) -> str:
+    lines = ["| model | " + " | ".join(f"{k} AO | {k} SR0.5" for k in scores) + " | real lost / recovered / area |",
+             "| --- " * (2 * len(scores) + 2) + "|"]
+    for name in scores["real"]:
+        cells = [f"{scores[k][name]['ao']:.3f} | {scores[k][name]['sr50']:.3f}" if name in scores[k] else "- | -"
+                 for k in scores]
+        d = diagnostics["real"].get(name)
+        diag = f"{d['lost_share']:.2f} / {d['recovered_share']:.2f} / {d['median_area_ratio']:.2f}" if d else "-"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {diag} |")
+    return "\n".join(lines)
+
+
 def table(scores: dict) -> str:
     lines = ["| model | AO | SR0.5 | SR0.75 |", "| --- | --- | --- | --- |"]
     for name, s in scores.items():
@@ -251,14 +495,17 @@ def _series(history: list[dict], key: str):
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def curves(work: Path, seeds: list[int], out: Path) -> list[Path]:
-    """Learning curves: SFT loss and validation AO; GRPO reward, IoU and validation AO per seed."""
+def curves(work: Path, seeds: list[int], out: Path, real: bool = False) -> list[Path]:
+    """Learning curves: SFT loss and validation AO; GRPO reward, IoU and KL per seed (real stages: the
+    reference and closed-loop runs, closed-loop rounds one after the other)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
+    if real:
+        return [real_curves(work, seeds, out, plt)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, title in zip(axes, ("loss", "mean_token_accuracy", "val/ao"),
                               ("SFT loss (answer tokens)", "SFT token accuracy", "SFT validation AO (6 seqs)")):
@@ -297,6 +544,37 @@ def curves(work: Path, seeds: list[int], out: Path) -> list[Path]:
     return written
 
 
+def real_curves(work: Path, seeds: list[int], out: Path, plt) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    steps, loss = _series(_history(work / "runs" / "sft-real"), "loss")
+    axes[0].plot(steps, loss)
+    axes[0].set_title("SFT on real + synthetic pairs: loss")
+    for ax, key, title in ((axes[1], "reward", "GRPO mean reward"), (axes[2], "/mean_iou", "GRPO mean IoU of samples")):
+        for s in seeds:
+            for variant, style in (("ref", "--"), ("loop", "-")):
+                runs = [work / "runs" / f"grpo-ref-seed{s}"] if variant == "ref" else \
+                    [work / "runs" / f"grpo-loop-seed{s}-r{r}" for r in range(1, LOOP_ROUNDS + 1)]
+                xs, ys, offset = [], [], 0
+                for run in runs:
+                    history = _history(run)
+                    k = next((k for h in history for k in h if k.endswith(key)), key) if key.startswith("/") else key
+                    x, y = _series(history, k)
+                    xs += [offset + v for v in x]
+                    ys += y
+                    offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
+                ax.plot(xs, ys, style, label=f"{variant} seed {s}")
+        ax.set_title(title)
+    for ax in axes:
+        ax.set_xlabel("optimiser step")
+        ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "real_curves.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def install(model: Path) -> None:
     """Copy a trained checkpoint's files into the package (staging folder renamed into place)."""
     staging = ASSET.with_name(".nano-staging")
@@ -320,7 +598,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "nano", help="work folder (data, runs, report)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GRPO seeds")
     parser.add_argument("--install", metavar="MODEL", default=None,
-                        help="copy this model (sft, sft+grpo-seed0, ...) into the package as the default")
+                        help="copy this model (sft-real, grpo-loop-seed0, ...) into the package as the default")
+    parser.add_argument("--synthetic-model", type=Path, default=None,
+                        help="start the real stages from this checkpoint instead of training the synthetic stages "
+                             "(e.g. the synthetic model as packaged before the real stages)")
+    parser.add_argument("--synthetic-only", action="store_true", help="stop after the synthetic stages")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -330,38 +612,60 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     rounds = [name for name, *_ in SFT_ROUNDS]
     names = ["static", "untrained", *rounds[:-1], "sft", *(f"sft+grpo-seed{s}" for s in args.seeds)]
-    if args.install is not None and args.install not in names[1:]:  # said before hours of training, not after
-        parser.error(f"--install: choose one of {', '.join(names[1:])}")
+    real_names = ["synthetic", "sft-real", *(f"grpo-{v}-seed{s}" for v in ("ref", "loop") for s in args.seeds)]
+    choices = names[1:] if args.synthetic_only else real_names
+    if args.install is not None and args.install not in choices:  # said before hours of training, not after
+        parser.error(f"--install: choose one of {', '.join(choices)}")
+    if not args.synthetic_only and not REAL.is_dir():
+        parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     start = time.perf_counter()
     p = Pipeline(work, args.quick, args.threads)
-    p.data()
-    untrained = p.untrained()
-    sft_rounds = p.sft(untrained)
-    sft = sft_rounds[rounds[-1]]
-    grpo = p.grpo(sft, args.seeds)
-
-    models = dict(zip(names, [None, untrained, *sft_rounds.values(), *grpo.values()], strict=True))
-    p.evaluate(models)
-    scores = score(work, names)
+    p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)
-    result = {"scores": {k: {m: v[m] for m in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
-                         for k, v in scores.items()},
-              "summary": summary(scores, args.seeds)}
-    if args.install:
-        install(models[args.install])
+    result: dict = {}
+    if args.synthetic_model is None:
+        p.synthetic_pairs()
+        untrained = p.untrained()
+        sft_rounds = p.sft(untrained)
+        synthetic = sft_rounds[rounds[-1]]
+        grpo = p.grpo(synthetic, args.seeds)
+        models = dict(zip(names, [None, untrained, *sft_rounds.values(), *grpo.values()], strict=True))
+        p.evaluate(models)
+        scores = score(work, names)
+        result["synthetic"] = {"scores": {k: {m: v[m] for m in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
+                                          for k, v in scores.items()}, "summary": summary(scores, args.seeds)}
+        (report / "table.md").write_text(table(scores) + "\n")
+        print(table(scores))
+    else:
+        synthetic = args.synthetic_model.resolve()
+    installed = models[args.install] if args.synthetic_only and args.install else None
+    if not args.synthetic_only:
+        sft_real = p.sft_real(synthetic)
+        ref = p.grpo_reference(sft_real, args.seeds)
+        loop = p.grpo_closed_loop(sft_real, args.seeds)
+        real_models = dict(zip(real_names, [synthetic, sft_real, *ref.values(), *loop.values()], strict=True))
+        p.evaluate_sets({"static": None, "kcf": "kcf", "csrt": "csrt", **real_models})
+        scores = score_sets(p, ["static", "kcf", "csrt", *real_names])
+        shipped = args.install or "sft-real"
+        result["real"] = {"scores": scores, "diagnostics": p.diagnostics,
+                          "summary": real_summary(scores, args.seeds, shipped)}
+        text = real_table(scores, p.diagnostics)
+        (report / "real_table.md").write_text(text + "\n")
+        print(text)
+        print(json.dumps(result["real"]["summary"], indent=1))
+        installed = real_models[args.install] if args.install else None
+    if installed is not None:
+        install(installed)
+        result["installed"] = {"model": args.install, "synthetic_heldout_all": p.score_installed(args.install)}
     if not args.skip_otb:
-        result["otb"] = p.otb(ASSET if args.install else sft)
+        result["otb"] = p.otb(ASSET if installed is not None else synthetic)
     result["timings_s"] = p.timings
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = table(scores)
-    (report / "table.md").write_text(text + "\n")
-    pngs = curves(work, args.seeds, report)
-    print(text)
-    print(json.dumps(result["summary"], indent=1))
+    pngs = curves(work, args.seeds, report, real=not args.synthetic_only)
     if result.get("otb"):
         print("OTB:", json.dumps(result["otb"]))
     print(f"report: {report / 'results.json'}, {', '.join(str(x) for x in pngs)}; {result['total_s'] / 60:.1f} min")
