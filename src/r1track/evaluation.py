@@ -331,6 +331,7 @@ def run(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from r1track.cli import add_tracker_arguments
     from r1track.datasets import DATASETS
     from r1track.trackers import TRACKERS
 
@@ -347,13 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names to run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    try:
-        from r1track.trackers import mllm
-    except ImportError as e:  # optional dependencies missing: baselines still work
-        parser.set_defaults(mllm_unavailable=str(e))
-    else:
-        group = parser.add_argument_group("MLLM tracker")
-        mllm.add_arguments(group)
+    add_tracker_arguments(parser.add_argument_group("MLLM tracker"))
 
 
 def select_sequences(sequences: list[Sequence], names: str | None = None, limit: int | None = None) -> list[Sequence]:
@@ -386,16 +381,13 @@ def _folder_name(name: str) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     from r1track import datasets, report
-    from r1track.trackers import factory as make_factory
-
-    if args.tracker == "mllm" and getattr(args, "mllm_unavailable", None):
-        raise R1TrackError(f"the mllm tracker cannot be loaded: {args.mllm_unavailable}")
+    from r1track.cli import tracker_factory_from_args
     sequences = datasets.load(args.dataset, args.root, args.split)
     sequences = select_sequences(sequences, args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences to run in {args.root}")
     protocol = datasets.protocol(args.dataset)
-    factory = make_factory(args.tracker, args)
+    factory = tracker_factory_from_args(args, args.tracker)
     # the default folder is the tracker's own name, so two MLLM checkpoints never share (and wrongly
     # resume from) one folder
     name = args.name or _folder_name(getattr(factory(), "name", args.tracker))
