@@ -176,8 +176,8 @@ def test_shipped_model_tracks_held_out_sequences(shipped_tracker, held_out):
     from r1track.trackers.baselines import Static
     from r1track.training.callbacks import track_sequences
 
-    model = track_sequences(shipped_tracker(), held_out)
-    static = track_sequences(Static(), held_out)
+    model = track_sequences(shipped_tracker, held_out)
+    static = track_sequences(Static, held_out)
     assert model["parse_failures"] < 0.02
     assert model["ao"] >= SHIPPED_MIN_AO
     assert model["ao"] >= static["ao"] + SHIPPED_MARGIN_OVER_STATIC

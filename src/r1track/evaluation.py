@@ -165,19 +165,24 @@ def _generate(jobs: list[_Job], requests: list) -> list[str]:
     return replies
 
 
-def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, batch_size, on_done):
+def track_lockstep(factory: Callable[[], Tracker], sequences: list[Sequence], batch_size: int,
+                   repetitions: int = 1, todo: list[int] | None = None,
+                   on_sequence: Callable[[int, list[_Job]], None] | None = None) -> None:
+    """Up to ``batch_size`` sequence runs advance together, one frame each per step, with one batched
+    ``generate`` call per step; ``on_sequence(index, runs)`` gets each sequence's runs (``_Job``: boxes,
+    times, tracker, in repetition order) once all are done. Trackers need ``prepare``/``commit``."""
+    todo = list(range(len(sequences))) if todo is None else todo
     waiting = deque((i, r) for i in todo for r in range(repetitions))
-    pending: dict[int, dict[int, tuple]] = {i: {} for i in todo}  # sequence -> rep -> (boxes, times)
+    pending: dict[int, dict[int, _Job]] = {i: {} for i in todo}  # sequence -> rep -> finished run
     active: list[_Job] = []
 
     def finish(job: _Job):
         runs = pending[job.seq_index]
-        runs[job.rep] = (job.boxes, job.times)
-        if len(runs) == repetitions:  # all runs of the sequence are in: write them at once
-            ordered = [runs[r] for r in range(repetitions)]
-            _write(tracker_dir, job.seq, protocol, [b for b, _ in ordered], [t for _, t in ordered])
+        runs[job.rep] = job
+        if len(runs) == repetitions:  # all runs of the sequence are in: hand them over at once
             del pending[job.seq_index]
-            on_done()
+            if on_sequence is not None:
+                on_sequence(job.seq_index, [runs[r] for r in range(repetitions)])
 
     while active or waiting:
         # refill: a finished sequence run is replaced by the next waiting one
@@ -315,7 +320,11 @@ def run(
     bar = tqdm(total=len(todo), desc=tracker_dir.name, unit="seq", disable=not progress or not todo)
     try:
         if batched:
-            _run_lockstep(factory, sequences, todo, tracker_dir, protocol, reps, batch_size, lambda: bar.update())
+            def write(i: int, runs: list[_Job]) -> None:
+                _write(tracker_dir, sequences[i], protocol, [j.boxes for j in runs], [j.times for j in runs])
+                bar.update()
+
+            track_lockstep(factory, sequences, batch_size, reps, todo, write)
         elif workers > 1 and len(todo) > 1:
             _run_parallel(factory, sequences, todo, tracker_dir, protocol, reps, workers, lambda: bar.update())
         else:
