@@ -8,7 +8,6 @@ exactly the image resize and chat template of training. A LoRA run saves the mer
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
@@ -181,8 +180,7 @@ def prepare_output(recipe: Recipe, output_dir: str | Path | None, overwrite: boo
 
 def write_recipe(recipe: Recipe, out: Path) -> None:
     """The effective recipe (overrides applied), beside the checkpoints, for the record."""
-    data = dataclasses.asdict(recipe)
-    data.pop("path")
+    data = recipe.model_dump()
     text = f"# effective recipe of this run (from {recipe.path})\n" + yaml.safe_dump(data, sort_keys=False)
     atomic_write_text(out / "recipe.yaml", text)
 
