@@ -18,6 +18,7 @@ import yaml
 from r1track.errors import DataError, R1TrackError
 from r1track.results import atomic_write_text
 from r1track.training.config import LoraArgs, ModelArgs, Recipe
+from r1track.training.card import push_policy, write_model_card
 
 MODEL_DIR = "model"  # the final policy, inside the trainer's output directory
 
@@ -193,14 +194,18 @@ def run(recipe: Recipe, build_trainer, output_dir: str | Path | None = None, ove
         resume: bool = False, **build_kwargs) -> Path:
     """Run one training stage: ``build_trainer(recipe, out, **build_kwargs) -> (trainer, processor,
     family)``, train (resuming from the last checkpoint when asked), save the policy and the log.
-    Returns the saved model folder (``<output_dir>/model``)."""
+    Returns the saved model folder (``<output_dir>/model``, with a Hub model card; pushed to the Hub with
+    the trainer's ``push_to_hub`` options)."""
     out = prepare_output(recipe, output_dir, overwrite)
-    trainer, processor, _ = build_trainer(recipe, out, **build_kwargs)
+    trainer, processor, family = build_trainer(recipe, out, **build_kwargs)
     write_recipe(recipe, out)
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = save_policy(trainer, recipe.model, processor, out)
     if trainer.is_world_process_zero():
         write_log(trainer, out)
+        write_model_card(final, recipe, trainer.state.log_history, family)
+        if trainer.args.push_to_hub:
+            print(f"pushed the policy to the Hub: {push_policy(final, trainer.args)}")
     return final
 
 
