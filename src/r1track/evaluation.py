@@ -29,7 +29,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -138,7 +138,7 @@ class _Job:
     seq_index: int
     rep: int
     seq: Sequence
-    tracker: Tracker
+    tracker: Any  # a Tracker with prepare/commit and a backend (MLLMTracker)
     boxes: np.ndarray
     times: np.ndarray
     frame: int = 1
@@ -295,7 +295,7 @@ def run(
     Called with parsed command-line arguments instead (the CLI's ``run(args)`` contract), it runs the
     ``r1track eval`` command and returns its exit status."""
     if isinstance(factory, argparse.Namespace):
-        return run_command(factory)
+        return run_command(factory)  # type: ignore[return-value]
     if sequences is None or tracker_dir is None or protocol is None:
         raise TypeError("run() needs factory, sequences, tracker_dir and protocol")
     if protocol not in PROTOCOLS:

@@ -49,9 +49,9 @@ def open_input(frames) -> Iterable[np.ndarray]:
         return frames
     from r1track.datasets.folder import open_frames
 
-    files, _ = open_frames(frames)
+    files, _ = open_frames(Path(frames))
     if len(files) == 0:
-        raise DataError(frames, "holds no frames")
+        raise DataError(Path(frames), "holds no frames")
     return iter_frames(files)
 
 

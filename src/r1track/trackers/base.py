@@ -17,6 +17,7 @@ class Tracker(ABC):
 
     name: str = "tracker"
     deterministic: bool = True
+    truth: np.ndarray | None = None  # the ground truth, set by runners when ``wants_ground_truth``
 
     @abstractmethod
     def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:

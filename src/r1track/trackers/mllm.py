@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -47,7 +47,14 @@ from r1track.crops import PADS, Crop, clip_box, crop_region, extract
 from r1track.errors import R1TrackError
 from r1track.families import Family, get_family
 from r1track.parsing import parse_box, parse_grounding
-from r1track.prompts import PROMPT_IMAGES, PROMPTS, THREE_IMAGE_VARIANT, format_box, grounding_messages, tracking_messages
+from r1track.prompts import (
+    PROMPT_IMAGES,
+    PROMPTS,
+    THREE_IMAGE_VARIANT,
+    format_box,
+    grounding_messages,
+    tracking_messages,
+)
 from r1track.trackers.base import Tracker
 
 REFRESH_STREAK = 3
@@ -112,7 +119,7 @@ class MLLMTracker(Tracker):
         return bool(getattr(self.backend, "wants_ground_truth", False))
 
     @property
-    def deterministic(self) -> bool:  # greedy decoding unless the backend says otherwise
+    def deterministic(self) -> bool:  # type: ignore[override]  # greedy decoding unless the backend says otherwise
         return bool(getattr(self.backend, "deterministic", True))
 
     # ------------------------------------------------------------------ tracking
@@ -152,7 +159,7 @@ class MLLMTracker(Tracker):
             texts = [self.template_text, self._recent[1]]
         else:
             images, texts = [self.template, search], [self.template_text]
-        meta = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
+        meta: dict[str, Any] = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
         truth = self._truth(self.frame_index)
         if truth is not None:
             meta["truth"] = xywh_to_xyxy(crop.to_crop(truth))
@@ -236,7 +243,7 @@ class MLLMTracker(Tracker):
         """Box of ``text`` on the whole frame from one grounding request (model coordinates of the
         processor-resized frame -> frame pixels)."""
         size = (image.shape[1], image.shape[0])
-        meta = {"kind": "ground", "family": self.family.name, "image_size": size}
+        meta: dict[str, Any] = {"kind": "ground", "family": self.family.name, "image_size": size}
         truth = self._truth(0)
         if truth is not None:
             meta["truth"] = xywh_to_xyxy(truth)
@@ -318,7 +325,7 @@ def checkpoint_settings(model) -> dict:
         return {}
     from r1track.nano import read_settings
 
-    return read_settings(model)
+    return read_settings(os.fspath(model))
 
 
 def tracker_kwargs(options: dict, settings: dict | None = None) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import numpy as np
 from transformers import Trainer, TrainerCallback
@@ -35,7 +36,7 @@ def _head(seq: Sequence, n: int) -> Sequence:
     """The first ``n`` frames of ``seq`` (cover labels and visibility cut alike)."""
     if n >= len(seq):
         return seq
-    frames = [seq.frames[i] for i in range(n)] if isinstance(seq.frames, VideoFrames) else seq.frames[:n]
+    frames: Any = [seq.frames[i] for i in range(n)] if isinstance(seq.frames, VideoFrames) else seq.frames[:n]
     meta = {**seq.meta, **({"cover": seq.meta["cover"][:n]} if "cover" in seq.meta else {})}
     visible = None if seq.visible_ratio is None else seq.visible_ratio[:n]
     return dataclasses.replace(seq, frames=frames, gt=seq.gt[:n], visible_ratio=visible, meta=meta)

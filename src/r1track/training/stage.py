@@ -17,8 +17,8 @@ import yaml
 
 from r1track.errors import DataError, R1TrackError
 from r1track.results import atomic_write_text
-from r1track.training.config import LoraArgs, ModelArgs, Recipe
 from r1track.training.card import push_policy, write_model_card
+from r1track.training.config import LoraArgs, ModelArgs, Recipe
 
 MODEL_DIR = "model"  # the final policy, inside the trainer's output directory
 
