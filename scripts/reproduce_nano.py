@@ -2,27 +2,39 @@
 """Reproduce the nano R1-Track model end to end on the CPU (see benchmarks/README.md for the time).
 
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL] [--quick]
+                                     [--synthetic-model PATH] [--synthetic-only]
 
-Steps (each is skipped when its output already exists, so an interrupted run resumes; ``--fresh``
-starts over):
+Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
+over). Synthetic stages (skipped with ``--synthetic-model PATH``, which starts the real stages from PATH):
 
 1. ``r1track synth``: a training split (400 sequences x 50 frames, seed 1) and a held-out split
-   (120 x 60, seed 2; never used for training pairs; its first 6 sequences are the training runs'
-   validation).
+   (120 x 60, seed 2; never used for training pairs).
 2. ``r1track build-pairs``: one SFT pair set per SFT round (tracking + 15% grounding, seeds 0, 5, 6, 7)
-   and separate GRPO pairs (same crop distribution, tracking only, seed 1).
+   and GRPO pairs (same crop distribution, tracking only, seed 1).
 3. ``r1track.nano.make_nano_model``: the untrained nano checkpoint (random weights, seed 0).
-4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``, 3 epochs), rounds 2 to 4
-   continue from the previous round on fresh pairs (``recipes/nano-sft-more.yaml``, 1 epoch each).
-5. ``r1track train grpo --config recipes/nano-grpo.yaml`` from the final SFT model, once per seed (the
-   seeds run side by side, one thread each).
-6. ``r1track eval`` of the untrained, SFT (each round) and SFT+GRPO models (and the static-box baseline)
-   on the held-out split; scores, a table (AO, SR0.5, SR0.75) and learning curves (PNG) in ``WORK/report``.
-7. ``r1track track`` of the installed (else the final SFT) model on the real OTB sequences, when present.
+4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``), rounds 2 to 4 continue on
+   fresh pairs (``recipes/nano-sft-more.yaml``); ``r1track train grpo`` from round 4, once per seed.
+5. ``r1track eval`` of every model on the synthetic held-out split; table and curves.
 
-``--install MODEL`` copies one of the evaluated models (``sft``, ``sft+grpo-seed0``, ...) to
-``src/r1track/assets/nano`` (the packaged default model). ``--quick`` shrinks every step to a smoke test
-of the pipeline (minutes; numbers meaningless).
+Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
+
+6. Held-out part, fixed before training: the single-object sequences ``HELD_OUT`` and every identity of
+   the MOT video ``MOT_HELD_OUT``; never used for pairs or model selection.
+7. ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
+   the other MOT video's identities; missing-target crops answered ``[]``, photometric jitter) mixed
+   with synthetic pairs (a 150-sequence synthetic split, seed 1).
+8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
+   ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
+   the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
+   GRPO steps).
+9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
+   the held-out MOT identities and 40 synthetic held-out sequences; AO/SR per set and pooled, seed
+   means and spreads, drift diagnostics (lost frames, recovery, box size); ``WORK/report``.
+
+``--install MODEL`` copies an evaluated model (``sft-real``, ``grpo-loop-seed0``, ...) to
+``src/r1track/assets/nano`` (the packaged default) and scores it on all 120 synthetic held-out sequences;
+finally the installed model tracks the real OTB sequences (``../shared/data/otb``). ``--quick`` shrinks
+every step to a smoke test of the pipeline (numbers meaningless).
 """
 
 from __future__ import annotations
@@ -210,14 +222,14 @@ class Pipeline:
         """Training sources of the real stages (held-out sequences and video left out), as dataset options."""
         return {"got": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--drop-videos",
                         *HELD_OUT],
-                "mot": ["--dataset", "mot", "--root", REAL / "mot", "--split", MOT_TRAIN],
+                "mot": ["--dataset", "mot", "--root", REAL / "mot" / MOT_TRAIN],
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth-mix", "--split", "train"]}
 
     def held_out(self) -> dict[str, list]:
         """Evaluation sets: real held-out sequences, the held-out MOT video's identities, synthetic held-out."""
         return {"real": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
                          ",".join(HELD_OUT)],
-                "mot": ["--dataset", "mot", "--root", REAL / "mot", "--split", MOT_HELD_OUT],
+                "mot": ["--dataset", "mot", "--root", REAL / "mot" / MOT_HELD_OUT],
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth", "--split", "val"]}
 
     def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> Path:
@@ -287,6 +299,12 @@ class Pipeline:
             current = {s: runs[s] / "model" for s in seeds}
         return current
 
+    def compared(self, set_name: str) -> int | None:
+        """How many sequences of a held-out set models are compared on (None: all)."""
+        if self.cfg is QUICK:
+            return 2
+        return SYNTH_COMPARED if set_name == "synth" else None
+
     def quick_rollouts(self) -> list:
         return ["--rollout-frames", "3"] if self.cfg is QUICK else []
 
@@ -300,8 +318,7 @@ class Pipeline:
                 tracker = (["--tracker", "static"] if model is None else ["--tracker", model] if isinstance(model, str)
                            else ["--tracker", "mllm", "--model", model, "--max-new-tokens", "24", "--batch-size", "40",
                                  "--device", "cpu"])
-                limit = ["--limit", str(self.cfg["val_sequences"] if self.cfg is QUICK else SYNTH_COMPARED)] \
-                    if set_name == "synth" else []
+                limit = ["--limit", str(self.compared(set_name))] if self.compared(set_name) else []
                 commands[f"eval-{set_name}-{name}"] = ["eval", *data, *tracker, "--name", name, *limit, "--results",
                                                        self.work / f"results-{set_name}", "--no-progress"]
         names = list(commands)
@@ -401,8 +418,7 @@ def score_sets(p: Pipeline, names: list[str]) -> dict:
         seqs = datasets.load(opts["--dataset"], opts["--root"], opts.get("--split"))
         if "--sequences" in opts:
             seqs = [s for s in seqs if s.name in opts["--sequences"].split(",")]
-        if set_name == "synth":
-            seqs = seqs[:p.cfg["val_sequences"] if p.cfg is QUICK else SYNTH_COMPARED]
+        seqs = seqs[:p.compared(set_name)]
         results = p.work / f"results-{set_name}"
         out[set_name] = {n: score_got10k(seqs, results / n)["overall"] for n in names if (results / n).is_dir()}
         out[set_name] = {n: {k: v[k] for k in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}

@@ -59,9 +59,6 @@ from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
 from r1track.errors import DataError, R1TrackError
 from r1track.families import Family, get_family
-from r1track.results import atomic_write_text
-from r1track.training.rollouts import ABSENT_ANSWER, RolloutOptions, policy_factory, rollout_rows, visible_share
-from r1track.training.rollouts import options_dict as rollout_options_dict
 from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,
@@ -71,6 +68,9 @@ from r1track.prompts import (
     tracking_messages,
     with_thinking,
 )
+from r1track.results import atomic_write_text
+from r1track.training.rollouts import ABSENT_ANSWER, RolloutOptions, rollout_rows, visible_share
+from r1track.training.rollouts import options_dict as rollout_options_dict
 
 # GOT-10k train videos with identical first frames or misaligned boxes (matched as name suffixes).
 BAD_GOT10K_TRAIN = ("008628", "008630", "009058", "009059")
@@ -253,7 +253,7 @@ def plan_pairs(sequences: Iterable[Sequence], seed: int, options: PairOptions | 
     options = options or PairOptions()
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise R1TrackError(f"seed must be a non-negative integer, got {seed!r}")
-    videos, stats = [], Counter()
+    videos, stats = [], Counter[str]()
     for seq in sequences:
         stats["videos_total"] += 1
         stats["frames_total"] += len(seq)
@@ -666,6 +666,7 @@ def options_from_args(args: argparse.Namespace) -> PairOptions:
 
 def run(args: argparse.Namespace) -> int:
     from r1track import datasets as tracking_datasets
+    from r1track.trackers import tracker_factory
 
     options = options_from_args(args)
     out = Path(args.out)
@@ -678,7 +679,7 @@ def run(args: argparse.Namespace) -> int:
         backend_options = {"max_new_tokens": args.rollout_max_new_tokens}
         if args.rollout_device:
             backend_options["device"] = args.rollout_device
-        factory = policy_factory(args.from_rollouts, args.rollout_backend, **backend_options)
+        factory = tracker_factory(args.from_rollouts, args.rollout_backend, **backend_options)
         info = write_rollout_pairs(sequences, factory, out, args.seed, rollout, options, args.jittered_rate,
                                    args.overwrite, source={**source, "policy": str(args.from_rollouts)})
         st = info["states"]

@@ -155,17 +155,3 @@ def _row(run: _Run, request, crop: Crop, before: np.ndarray, options: RolloutOpt
 def options_dict(options: RolloutOptions) -> dict:
     return asdict(options)
 
-
-def policy_factory(model, backend: str = "transformers", **backend_options) -> Callable[[], object]:
-    """Trackers of the policy ``model`` as ``r1track eval`` runs it (the checkpoint's ``r1track.json``
-    tracker settings), sharing one backend."""
-    import functools
-
-    from r1track.backends import build_backend
-    from r1track.trackers import mllm
-
-    model = mllm.resolve_model(model)
-    settings = mllm.checkpoint_settings(model)
-    kwargs = {k: settings.get(k, v) for k, v in mllm.TRACKER_DEFAULTS.items()}
-    return functools.partial(mllm.MLLMTracker, build_backend(backend, model=model, **backend_options),
-                             family=settings.get("family"), **kwargs)
