@@ -126,7 +126,7 @@ def test_lockstep_batching_matches_sequential_tracking(synthetic, tmp_path):
     backend = OracleBackend()
     counts = evaluation.run(lambda: MLLMTracker(backend), synthetic, tmp_path / "batched", "ope",
                             batch_size=3, progress=False)
-    assert counts["batched"]
+    assert counts.batched
     for seq in synthetic:
         sequential, _ = track_sequence(MLLMTracker(OracleBackend()), seq)
         batched, _ = results.read_ope(tmp_path / "batched", seq.name, len(seq))

@@ -194,7 +194,7 @@ def test_csrt_on_real_otb_sequences_end_to_end(tmp_path, capsys):
                      str(tmp_path / "otb.json"), "--by-attribute"])
     assert code == 0
     assert "attributes (AUC)" in capsys.readouterr().out
-    data = json.loads((tmp_path / "otb.json").read_text())["CSRT"]
+    data = json.loads((tmp_path / "otb.json").read_text())["csrt"]  # the name typed
     assert 0 < data["overall"]["auc"] <= 1 and 0 < data["overall"]["precision"] <= 1
     assert set(data["sequences"]) == {"Couple", "Football1"}
     assert data["overall"]["speed_fps"] > 0

@@ -58,7 +58,7 @@ from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
 from r1track.errors import DataError, R1TrackError
 from r1track.families import Family, get_family
-from r1track.results import atomic_write_text
+from r1track.atomic import atomic_write_text
 from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from r1track.errors import DataError, R1TrackError
-from r1track.results import atomic_write_text
+from r1track.atomic import atomic_write_text
 from r1track.training.config import LoraArgs, ModelArgs, Recipe
 
 MODEL_DIR = "model"  # the final policy, inside the trainer's output directory
