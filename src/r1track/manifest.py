@@ -93,7 +93,10 @@ def claim(tracker_dir: str | Path, manifest: dict, overwrite: bool) -> None:
     except (ValueError, OSError) as e:
         raise R1TrackError(f"{path}: unreadable run manifest ({e}); pass --overwrite to replace it") from None
     way_out = "pass --overwrite to replace them or --name to write to a new folder"
-    if old is not None and (diff := _differences(old, manifest)):
+    diff = None if old is None else _differences(old, manifest)
+    if diff == []:
+        return  # the same run: resume (and leave the folder untouched)
+    if diff:
         if not overwrite:
             shown = "; ".join(diff[:4]) + ("; ..." if len(diff) > 4 else "")
             raise R1TrackError(f"{tracker_dir} holds results of another run ({shown}): {way_out}")
