@@ -300,3 +300,20 @@ def test_folders_of_older_versions_are_found_by_the_name_typed(tmp_path, root, c
     assert main(eval_args(root, tmp_path, "--tracker", "kcf", "--name", "KCF")) == 0
     assert main(report_args(root, tmp_path, "--trackers", "kcf")) == 0
     assert "KCF" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 12: skips say why, CI fails instead
+
+
+@pytest.mark.parametrize("require, outcome", [("0", "1 skipped"), ("1", "1 failed")])
+def test_tests_needing_shared_data_say_why_or_fail_in_ci(tmp_path, require, outcome):
+    tests = Path(__file__).resolve().parent
+    (tmp_path / "test_needs_shared.py").write_text(
+        "from conftest import shared\n\n"
+        "def test_it():\n    shared('data/no-such-dataset', 'an example of outside data')\n")
+    shutil.copy(tests / "conftest.py", tmp_path / "conftest.py")
+    shutil.copy(tests.parent / "pyproject.toml", tmp_path / "pyproject.toml")  # the project's addopts (-rs)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path,
+                          env=dict(ENV, R1TRACK_REQUIRE_SHARED=require), capture_output=True, text=True, timeout=120)
+    assert outcome in done.stdout, done.stdout
+    assert "no-such-dataset is missing (an example of outside data)" in done.stdout
