@@ -10,7 +10,6 @@ implies is ~0.987 for qwen2.5-vl at factor 4 (boxes are ~84 crop pixels across),
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pytest

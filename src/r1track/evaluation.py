@@ -172,6 +172,17 @@ def _generate(jobs: list[_Job], requests: list) -> list[str]:
     return replies
 
 
+def _call_each(jobs: list[_Job], method: str, values: list) -> list:
+    """``job.tracker.<method>(value)`` for each job; a failure names the sequence and frame."""
+    out = []
+    for job, value in zip(jobs, values):
+        try:
+            out.append(getattr(job.tracker, method)(value))
+        except Exception as e:
+            raise _failure(job.tracker, job.seq, job.frame, e) from e
+    return out
+
+
 def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, batch_size, on_done):
     waiting = deque((i, r) for i in todo for r in range(repetitions))
     pending: dict[int, dict[int, _Job]] = {i: {} for i in todo}  # sequence -> rep -> finished run
@@ -204,19 +215,8 @@ def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, 
             continue
         images = [job.seq.frame(job.frame) for job in active]  # read before timing
         start = time.perf_counter()
-        requests = []
-        for job, image in zip(active, images):
-            try:
-                requests.append(job.tracker.prepare(image))
-            except Exception as e:
-                raise _failure(job.tracker, job.seq, job.frame, e) from e
-        replies = _generate(active, requests)
-        outs = []
-        for job, reply in zip(active, replies):
-            try:
-                outs.append(job.tracker.commit(reply))
-            except Exception as e:
-                raise _failure(job.tracker, job.seq, job.frame, e) from e
+        requests = _call_each(active, "prepare", images)
+        outs = _call_each(active, "commit", _generate(active, requests))
         per_frame = (time.perf_counter() - start) / len(requests)
         still = []
         for job, out in zip(active, outs):
