@@ -20,7 +20,8 @@ MANIFEST = "r1track-run.json"
 # not recorded: settings that never change a result (how fast, where, how patiently: a resume may
 # change them), the model (recorded on its own), the name (the folder's) and per-sequence state
 NOT_SETTINGS = {"device", "concurrency", "retries", "backoff", "timeout", "max_batch_size", "base_url",
-                "model_name", "name", "frame_index", "unparsable", "rejected"}
+                "model_name", "name", "frame_index", "unparsable", "rejected", "box", "truth", "template",
+                "template_text"}
 MODEL_FILES = {".json", ".safetensors", ".bin", ".model", ".txt", ".jinja", ".tiktoken"}
 SAMPLES, CHUNK = 16, 1 << 16
 
