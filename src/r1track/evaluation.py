@@ -65,8 +65,8 @@ def _write(tracker_dir: Path, seq: Sequence, protocol: str, runs: list[np.ndarra
            trackers: list[Tracker]):
     if all(hasattr(t, "unparsable") for t in trackers):  # written first: the results mark completion
         results.write_answers(tracker_dir, seq.name, results.AnswerCounts(
-            (len(seq) - 1) * len(trackers), sum(getattr(t, "unparsable") for t in trackers),
-            sum(getattr(t, "rejected") for t in trackers)))
+            (len(seq) - 1) * len(trackers), sum(t.unparsable for t in trackers),
+            sum(t.rejected for t in trackers)))
     if protocol == "got10k":
         results.write_got10k(tracker_dir, seq.name, runs, times)
     else:
