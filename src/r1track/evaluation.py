@@ -62,7 +62,7 @@ def _is_complete(tracker_dir: Path, seq: Sequence, protocol: str, repetitions: i
 
 
 def _write(tracker_dir: Path, seq: Sequence, protocol: str, runs: list[np.ndarray], times: list[np.ndarray],
-           trackers: list[Tracker]):
+           trackers: list[Any]):  # MLLM trackers count their answers
     if all(hasattr(t, "unparsable") for t in trackers):  # written first: the results mark completion
         results.write_answers(tracker_dir, seq.name, results.AnswerCounts(
             (len(seq) - 1) * len(trackers), sum(t.unparsable for t in trackers),
