@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from r1track.atomic import atomic_write_text
 from r1track.boxes import is_valid, xywh_to_xyxy
 from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
@@ -68,7 +69,6 @@ from r1track.prompts import (
     tracking_messages,
     with_thinking,
 )
-from r1track.results import atomic_write_text
 from r1track.training.rollouts import ABSENT_ANSWER, RolloutOptions, rollout_rows, visible_share
 from r1track.training.rollouts import options_dict as rollout_options_dict
 
