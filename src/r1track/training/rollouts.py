@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from r1track.crops import Crop
 from r1track.datasets.base import Sequence
 from r1track.errors import R1TrackError
 from r1track.prompts import format_box
+
+if TYPE_CHECKING:
+    from r1track.trackers.mllm import MLLMTracker
 
 ABSENT_ANSWER = "[]"
 
@@ -50,7 +53,7 @@ class RolloutOptions:
 class _Run:
     seq: Sequence
     start: int
-    tracker: object
+    tracker: MLLMTracker
     frame: int = 0
 
 
@@ -89,7 +92,7 @@ def crop_answer(seq: Sequence, frame: int, crop: Crop, family, min_visible: floa
     return [float(v) for v in np.trunc(family.encode(xyxy, (crop.size, crop.size))) + 0.0]
 
 
-def rollout_rows(factory: Callable[[], object], sequences: list[Sequence], seed: int,
+def rollout_rows(factory: Callable[[], MLLMTracker], sequences: list[Sequence], seed: int,
                  options: RolloutOptions | None = None, encode=None, counts: Counter | None = None) -> Iterator[dict]:
     """Pair rows from the policy's tracking runs (see the module docstring), in a deterministic order.
 
