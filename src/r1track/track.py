@@ -13,6 +13,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from r1track.boxes import is_valid
+from r1track.crops import clip_box
 from r1track.datasets.base import read_image
 from r1track.errors import DataError, R1TrackError
 from r1track.results import atomic_write_text, format_boxes
@@ -71,6 +73,13 @@ def parse_box_arg(text: str) -> np.ndarray:
     return np.asarray(values)
 
 
+def check_box_in_frame(box: np.ndarray, size: tuple[int, int]) -> None:
+    """A user's initial box must cover part of the first frame (W, H); it may reach past its edges."""
+    if not is_valid(clip_box(box, size)):
+        raise R1TrackError(f"--box {','.join(f'{v:g}' for v in box)} lies outside the first frame "
+                           f"({size[0]}x{size[1]} pixels; x,y is the top-left corner, 0-based)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from r1track.trackers import mllm
 
@@ -94,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.out, args.video):  # before loading a model, not after tracking
         if out is not None and Path(out).exists() and not args.overwrite:
             raise DataError(out, "exists already (pass --overwrite to replace it)")
-    frames, _ = open_frames(args.input)
+    frames, size = open_frames(args.input)
     if len(frames) == 0:
         raise DataError(args.input, "holds no frames")
+    if box is not None:
+        check_box_in_frame(box, size)
     tracker = factory_from_args(args)()
     try:
         boxes, times = track_timed(iter_frames(frames), tracker, box=box, text=args.text)
