@@ -319,6 +319,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--base-url", default=None, help="openai: server URL (e.g. http://localhost:8000/v1)")
     parser.add_argument("--api-key", default=None, help="openai: API key (default: $OPENAI_API_KEY or 'EMPTY')")
     parser.add_argument("--concurrency", type=int, default=None, help="openai: parallel requests")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="openai: seconds to wait for one reply before retrying (default 60)")
+    parser.add_argument("--retries", type=int, default=None,
+                        help="openai: retries after a timeout or server error (default 3)")
     parser.add_argument("--oracle-noise", type=float, default=None,
                         help="oracle: corner jitter, as a fraction of the box size")
     parser.add_argument("--oracle-garbage-rate", type=float, default=None,
@@ -335,7 +339,7 @@ def add_arguments(parser) -> None:
 def backend_kwargs(args: argparse.Namespace) -> dict:
     """The options of ``add_arguments`` that configure the backend (unset ones left to its defaults)."""
     keys = ("model", "family", "device", "dtype", "max_new_tokens", "temperature", "min_pixels", "max_pixels",
-            "base_url", "api_key", "concurrency")
+            "base_url", "api_key", "concurrency", "timeout", "retries")
     kwargs = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     for option, key in (("oracle_noise", "noise"), ("oracle_garbage_rate", "garbage_rate")):
         if getattr(args, option, None) is not None:
