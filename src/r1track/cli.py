@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
+import warnings
 
-from r1track.errors import R1TrackError
+from r1track.errors import DataWarning, R1TrackError
 
 # sub-command -> (module, one-line help); modules are imported only when their command runs,
 # so `r1track synth` never pays for importing torch.
@@ -36,11 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"r1track {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
-    try:
-        return module.run(args) or 0
-    except R1TrackError as e:
-        print(f"r1track {argv[0]}: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, argv[0], warnings.showwarning)
+        try:
+            return module.run(args) or 0
+        except R1TrackError as e:
+            print(f"r1track {argv[0]}: error: {e}", file=sys.stderr)
+            return 2
+
+
+def _show_warning(command, default, message, category, *args, **kwargs):
+    """Our warnings about input data as one line each, like errors; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        print(f"r1track {command}: warning: {message}", file=sys.stderr)
+    else:
+        default(message, category, *args, **kwargs)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from r1track.datasets.base import FrameFiles, Sequence, VideoFrames, image_size, list_frames, natural_key, read_boxes
+from r1track.datasets.base import (FrameFiles, Sequence, VideoFrames, check_ground_truth, image_size, list_frames,
+                                   natural_key, read_boxes)
 from r1track.errors import DataError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
@@ -100,6 +101,7 @@ def _boxes(gt_path: Path, n: int) -> np.ndarray:
     gt = read_boxes(gt_path)
     if len(gt) > n:
         raise DataError(gt_path, f"{len(gt)} boxes but only {n} frames")
+    check_ground_truth(gt_path, gt, required=False)  # tracking from a text description needs no box
     return np.vstack([gt, np.full((n - len(gt), 4), np.nan)])
 
 
