@@ -331,12 +331,14 @@ def run(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from r1track import datasets
     from r1track.datasets import DATASETS
     from r1track.trackers import TRACKERS
 
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", default=None, help="dataset split (e.g. val, test)")
+    datasets.add_options(parser)
     parser.add_argument("--tracker", required=True, choices=TRACKERS)
     parser.add_argument("--name", default=None, help="results folder name (default: the tracker's name)")
     parser.add_argument("--results", type=Path, default=None, help="results dir (default: runs/<dataset>[_<split>])")
@@ -390,7 +392,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     if args.tracker == "mllm" and getattr(args, "mllm_unavailable", None):
         raise R1TrackError(f"the mllm tracker cannot be loaded: {args.mllm_unavailable}")
-    sequences = datasets.load(args.dataset, args.root, args.split)
+    sequences = datasets.load_from_args(args)
     sequences = select_sequences(sequences, args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences to run in {args.root}")

@@ -214,11 +214,13 @@ def _save_atomic(fig, path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from r1track import datasets
     from r1track.datasets import DATASETS
 
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", default=None, help="dataset split (e.g. val)")
+    datasets.add_options(parser)
     parser.add_argument("--results", required=True, type=Path, help="results dir holding one folder per tracker")
     parser.add_argument("--trackers", default=None, help="comma-separated tracker folders (default: all)")
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
@@ -234,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     from r1track.evaluation import select_sequences
 
     protocol = datasets.protocol(args.dataset)
-    sequences = select_sequences(datasets.load(args.dataset, args.root, args.split), args.sequences, args.limit)
+    sequences = select_sequences(datasets.load_from_args(args), args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences in {args.root}")
     trackers = [t.strip() for t in args.trackers.split(",") if t.strip()] if args.trackers else None
