@@ -97,8 +97,10 @@ def test_track_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["track", str(tmp_path / "missing"), "--box", "1,2,3,4", "--model", "x",
                  "--out", str(tmp_path / "b.txt")]) == 2
     assert "missing" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # --box and --text are mutually exclusive and one is required
-        main(["track", str(folder), "--model", "x", "--out", str(tmp_path / "b.txt")])
+    assert main(["track", str(folder), "--model", "x", "--out", str(tmp_path / "b.txt")]) == 2  # no box, no text
+    assert "give the target's first box (--box x,y,w,h) or describe it (--text ...)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --box and --text are mutually exclusive
+        main(["track", str(folder), "--box", "1,2,3,4", "--text", "a", "--model", "x", "--out", str(tmp_path / "b.txt")])
 
 
 def test_parse_box_arg():

@@ -1,4 +1,6 @@
-"""Track one video or frame folder: ``r1track track INPUT (--box x,y,w,h | --text ...) --model M --out F``.
+"""Track one video or frame folder: ``r1track track INPUT (--box x,y,w,h | --text ...) --model M --out F``,
+or one sequence of a dataset from its first ground-truth box: ``r1track track --dataset mot --root R
+--sequence PETS09-S2L1-3 --model M --out F``.
 
 Python API: ``track(frames, tracker, box=None, text=None) -> (N, 4) xywh boxes``; the first row is the
 initial box (given, or found from ``text`` by the tracker's grounding request).
@@ -80,11 +82,36 @@ def check_box_in_frame(box: np.ndarray, size: tuple[int, int]) -> None:
                            f"({size[0]}x{size[1]} pixels; x,y is the top-left corner, 0-based)")
 
 
+def _dataset_sequence(args: argparse.Namespace):
+    """Frames, resolution (W, H) and first ground-truth box of ``--sequence`` in ``--dataset``."""
+    from r1track import datasets
+    from r1track.datasets.base import image_size
+
+    if args.root is None or not args.sequence:
+        raise R1TrackError("--dataset needs --root and --sequence")
+    sequences = {s.name: s for s in datasets.load_from_args(args)}
+    if args.sequence not in sequences:
+        names = list(sequences)
+        raise R1TrackError(f"no sequence {args.sequence!r} in {args.root} ({len(names)} sequences: "
+                           f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    seq = sequences[args.sequence]
+    size = seq.meta.get("resolution") or image_size(seq.frames[0])
+    return seq.frames, tuple(size), seq.gt[0]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from r1track.trackers import mllm
 
-    parser.add_argument("input", type=Path, help="a video file or a folder of frames")
-    start = parser.add_mutually_exclusive_group(required=True)
+    from r1track import datasets
+
+    parser.add_argument("input", type=Path, nargs="?", help="a video file or a folder of frames")
+    source = parser.add_argument_group("or one sequence of a dataset (its frames, from its first box)")
+    source.add_argument("--dataset", default=None, choices=datasets.DATASETS, help="dataset reader")
+    source.add_argument("--root", type=Path, default=None, help="dataset root folder")
+    source.add_argument("--split", default=None, help="dataset split")
+    source.add_argument("--sequence", default=None, help="sequence name (e.g. PETS09-S2L1-3)")
+    datasets.add_options(source)
+    start = parser.add_mutually_exclusive_group()
     start.add_argument("--box", help="initial box in the first frame: x,y,w,h (pixels)")
     start.add_argument("--text", help="describe the target; the model finds it in the first frame")
     parser.add_argument("--out", type=Path, required=True, help="boxes file to write (x,y,w,h per line)")
@@ -103,9 +130,17 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.out, args.video):  # before loading a model, not after tracking
         if out is not None and Path(out).exists() and not args.overwrite:
             raise DataError(out, "exists already (pass --overwrite to replace it)")
-    frames, size = open_frames(args.input)
+    if (args.input is None) == (args.dataset is None):
+        raise R1TrackError("give a video or frame folder, or --dataset, --root and --sequence")
+    if args.dataset is not None:
+        frames, size, first_box = _dataset_sequence(args)
+        box = first_box if box is None and not args.text else box
+    else:
+        frames, size = open_frames(args.input)
     if len(frames) == 0:
         raise DataError(args.input, "holds no frames")
+    if box is None and not args.text:
+        raise R1TrackError("give the target's first box (--box x,y,w,h) or describe it (--text ...)")
     if box is not None:
         check_box_in_frame(box, size)
     tracker = factory_from_args(args)()

@@ -1,7 +1,7 @@
 """Generic reader: a folder of frames or a video file, with an optional ``groundtruth.txt``.
 
 Frames are image files (.jpg .jpeg .png .bmp) sorted by the numbers in their names, directly in the
-folder or in ``img/`` or ``imgs/``; videos (.mp4 .avi .mov .mkv) are decoded on demand through
+folder or in ``img/``, ``imgs/`` or ``img1/``; videos (.mp4 .avi .mov .mkv) are decoded on demand through
 OpenCV. The ground truth (``x,y,w,h`` with ',', tab or space delimiters) may stop early: the frames
 after its last line get NaN boxes; more lines than frames is an error; without a ground-truth file
 every box is NaN (enough for tracking from a text description).
@@ -19,7 +19,7 @@ from r1track.datasets.base import (FrameFiles, Sequence, VideoFrames, check_grou
 from r1track.errors import DataError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
-_FRAME_FOLDERS = (".", "img", "imgs")
+_FRAME_FOLDERS = (".", "img", "imgs", "img1")  # img1: a MOTChallenge video
 
 
 def load(root: str | Path, split: str | None = None) -> list[Sequence]:
@@ -48,13 +48,13 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
             sequences.append(_video_sequence(child, child.with_suffix(".txt"), split))
     if not sequences:
         raise DataError(root, "does not exist" if not root.exists() else
-                        "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/ or "
-                        f"imgs/, sub-folders holding such frames, or video files ({' '.join(VIDEO_EXTENSIONS)})")
+                        "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, imgs/ "
+                        f"or img1/, sub-folders holding such frames, or video files ({' '.join(VIDEO_EXTENSIONS)})")
     return sequences
 
 
 def open_frames(path: str | Path) -> tuple[FrameFiles | VideoFrames, tuple[int, int]]:
-    """The frames of a video file or of a folder of frames (itself, ``img/`` or ``imgs/``) and their
+    """The frames of a video file or of a folder of frames (itself, ``img/``, ``imgs/`` or ``img1/``) and their
     resolution (W, H) from the first frame, for tracking a single input."""
     path = Path(path)
     if path.is_file():
@@ -66,8 +66,8 @@ def open_frames(path: str | Path) -> tuple[FrameFiles | VideoFrames, tuple[int, 
         raise DataError(path, "does not exist")
     files = _frame_files(path)
     if files is None:
-        raise DataError(path, "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/ "
-                              "or imgs/")
+        raise DataError(path, "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, "
+                              "imgs/ or img1/")
     return files, image_size(files[0])
 
 

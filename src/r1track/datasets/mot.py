@@ -168,18 +168,17 @@ def _read_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
         rows = None
     if rows is not None and rows.shape[1] >= 6 and np.isfinite(rows[:, :2]).all():
         return rows, numbers
-    for n, line in enumerate(text, start=1):  # line by line, to name the line at fault
-        if not line.strip():
-            continue
+    columns = None
+    for n in numbers:  # line by line, to name the line at fault
+        line = text[n - 1].strip()
         try:
             values = [float(v) for v in line.split(",")]
         except ValueError:
             values = []
         if len(values) < 6 or not np.isfinite(values[:2]).all():
-            raise DataError(path, f"expected frame,id,x,y,w,h[,flag,class,visibility], got {line.strip()!r}",
-                            line=n)
-        if rows is None or len(values) != rows.shape[1]:
-            raise DataError(path, f"every row needs the same number of columns: {line.strip()!r}", line=n)
+            raise DataError(path, f"expected frame,id,x,y,w,h[,flag,class,visibility], got {line!r}", line=int(n))
+        if len(values) != (columns := columns or len(values)):
+            raise DataError(path, f"{len(values)} columns where the first row has {columns}: {line!r}", line=int(n))
     raise DataError(path, "cannot be read as comma-separated numbers")
 
 
