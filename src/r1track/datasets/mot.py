@@ -76,14 +76,13 @@ def video_sequences(folder: Path, split: str, min_length: int = MIN_LENGTH) -> l
         k = int(np.argmax(rows[:, 0]))
         raise DataError(gt_path, f"frame {int(rows[k, 0])} is past the video's {len(frames)} frames",
                         line=int(lines[k]))
-    resolution = _resolution(info, frames)
+    resolution = _resolution(info, frames, folder / "seqinfo.ini")
     meta = {"dataset": "mot", "split": split, "resolution": resolution, "video": folder.name}
     if "framerate" in info:
         meta["fps"] = float(info["framerate"])
     out = []
-    for identity in np.unique(rows[:, 1]):
-        mine = rows[:, 1] == identity
-        seq = _identity(folder.name, int(identity), rows[mine], frames, min_length, meta)
+    for mine in np.split(rows, np.flatnonzero(np.diff(rows[:, 1])) + 1) if len(rows) else []:  # sorted by id
+        seq = _identity(folder.name, int(mine[0, 1]), mine, frames, min_length, meta)
         if seq is not None:
             out.append(seq)
     return out
@@ -149,9 +148,9 @@ def _number(info: dict, key: str, path: Path) -> float:
         raise DataError(path, f"{key} is not a number: {info[key]!r}") from None
 
 
-def _resolution(info: dict, frames: FrameFiles) -> tuple[int, int]:
+def _resolution(info: dict, frames: FrameFiles, path: Path) -> tuple[int, int]:
     if "imwidth" in info and "imheight" in info:
-        return int(_number(info, "imwidth", frames.folder)), int(_number(info, "imheight", frames.folder))
+        return int(_number(info, "imwidth", path)), int(_number(info, "imheight", path))
     return image_size(frames[0])
 
 
