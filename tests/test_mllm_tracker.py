@@ -9,7 +9,6 @@ implies is ~0.987 for qwen2.5-vl at factor 4 (boxes are ~84 crop pixels across),
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from r1track.errors import R1TrackError
 from r1track.evaluation import track_sequence
 from r1track.families import get_family
 from r1track.prompts import THINK_PREFIX, format_box
-from r1track.track import track
-from r1track.trackers.mllm import MLLMTracker, add_arguments, factory_from_args
+from r1track.trackers import tracker_factory
+from r1track.trackers.mllm import MLLMTracker
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OTB = SHARED / "data" / "otb"
@@ -151,7 +150,7 @@ def test_text_initialisation_end_to_end(family):
     frames, gt = _scene()
     tracker = MLLMTracker(OracleBackend(family=family))
     tracker.truth = gt
-    boxes = track(frames, tracker, text="the red box")
+    boxes = tracker.track(frames, text="the red box")
     # grounding answers integers in the processor-resized frame (308x252 for 321x243): half a unit
     model_w, model_h = get_family(family).model_size((321, 243))
     unit = (321 / 1000, 243 / 1000) if family == "qwen2-vl" else (321 / model_w, 243 / model_h)
@@ -326,21 +325,20 @@ def test_bad_use_is_a_clear_error():
             MLLMTracker(ScriptedModel([]), **bad)
 
 
-def test_factory_from_args_shares_one_backend(synthetic):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--backend", "oracle", "--family", "qwen2-vl", "--oracle-noise", "0.0"])
-    factory = factory_from_args(args)
+def test_tracker_factory_shares_one_backend(synthetic):
+    factory = tracker_factory(backend="oracle", family="qwen2-vl", noise=0.0)
     a, b = factory(), factory()
     assert a is not b and a.backend is b.backend
     assert a.family.name == "qwen2-vl" and a.name == "r1track-oracle"
     boxes, _ = track_sequence(a, synthetic[0])
     assert iou(boxes[1:], synthetic[0].gt[1:]).mean() >= 0.99
 
-    with pytest.raises(R1TrackError, match="--model is required"):
-        factory_from_args(parser.parse_args(["--backend", "transformers"]))
+    with pytest.raises(R1TrackError, match="a model is required"):
+        tracker_factory(backend="transformers")
     with pytest.raises(R1TrackError):  # bad tracker options fail before any model loads
-        factory_from_args(parser.parse_args(["--backend", "oracle", "--crop-size", "0"]))
+        tracker_factory(backend="oracle", crop_size=0)
+    with pytest.raises(R1TrackError, match="does not take"):
+        tracker_factory(backend="oracle", base_url="http://localhost:1")
 
 
 def test_search_crop_follows_the_previous_box():

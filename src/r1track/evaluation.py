@@ -29,7 +29,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -138,7 +138,7 @@ class _Job:
     seq_index: int
     rep: int
     seq: Sequence
-    tracker: Tracker
+    tracker: Any  # a Tracker with prepare/commit and a backend (MLLMTracker)
     boxes: np.ndarray
     times: np.ndarray
     frame: int = 1
@@ -165,19 +165,24 @@ def _generate(jobs: list[_Job], requests: list) -> list[str]:
     return replies
 
 
-def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, batch_size, on_done):
+def track_lockstep(factory: Callable[[], Tracker], sequences: list[Sequence], batch_size: int,
+                   repetitions: int = 1, todo: list[int] | None = None,
+                   on_sequence: Callable[[int, list[_Job]], None] | None = None) -> None:
+    """Up to ``batch_size`` sequence runs advance together, one frame each per step, with one batched
+    ``generate`` call per step; ``on_sequence(index, runs)`` gets each sequence's runs (``_Job``: boxes,
+    times, tracker, in repetition order) once all are done. Trackers need ``prepare``/``commit``."""
+    todo = list(range(len(sequences))) if todo is None else todo
     waiting = deque((i, r) for i in todo for r in range(repetitions))
-    pending: dict[int, dict[int, tuple]] = {i: {} for i in todo}  # sequence -> rep -> (boxes, times)
+    pending: dict[int, dict[int, _Job]] = {i: {} for i in todo}  # sequence -> rep -> finished run
     active: list[_Job] = []
 
     def finish(job: _Job):
         runs = pending[job.seq_index]
-        runs[job.rep] = (job.boxes, job.times)
-        if len(runs) == repetitions:  # all runs of the sequence are in: write them at once
-            ordered = [runs[r] for r in range(repetitions)]
-            _write(tracker_dir, job.seq, protocol, [b for b, _ in ordered], [t for _, t in ordered])
+        runs[job.rep] = job
+        if len(runs) == repetitions:  # all runs of the sequence are in: hand them over at once
             del pending[job.seq_index]
-            on_done()
+            if on_sequence is not None:
+                on_sequence(job.seq_index, [runs[r] for r in range(repetitions)])
 
     while active or waiting:
         # refill: a finished sequence run is replaced by the next waiting one
@@ -290,7 +295,7 @@ def run(
     Called with parsed command-line arguments instead (the CLI's ``run(args)`` contract), it runs the
     ``r1track eval`` command and returns its exit status."""
     if isinstance(factory, argparse.Namespace):
-        return run_command(factory)
+        return run_command(factory)  # type: ignore[return-value]
     if sequences is None or tracker_dir is None or protocol is None:
         raise TypeError("run() needs factory, sequences, tracker_dir and protocol")
     if protocol not in PROTOCOLS:
@@ -315,7 +320,11 @@ def run(
     bar = tqdm(total=len(todo), desc=tracker_dir.name, unit="seq", disable=not progress or not todo)
     try:
         if batched:
-            _run_lockstep(factory, sequences, todo, tracker_dir, protocol, reps, batch_size, lambda: bar.update())
+            def write(i: int, runs: list[_Job]) -> None:
+                _write(tracker_dir, sequences[i], protocol, [j.boxes for j in runs], [j.times for j in runs])
+                bar.update()
+
+            track_lockstep(factory, sequences, batch_size, reps, todo, write)
         elif workers > 1 and len(todo) > 1:
             _run_parallel(factory, sequences, todo, tracker_dir, protocol, reps, workers, lambda: bar.update())
         else:
@@ -332,6 +341,7 @@ def run(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from r1track import datasets
+    from r1track.cli import add_tracker_arguments
     from r1track.datasets import DATASETS
     from r1track.trackers import TRACKERS
 
@@ -349,13 +359,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names to run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    try:
-        from r1track.trackers import mllm
-    except ImportError as e:  # optional dependencies missing: baselines still work
-        parser.set_defaults(mllm_unavailable=str(e))
-    else:
-        group = parser.add_argument_group("MLLM tracker")
-        mllm.add_arguments(group)
+    add_tracker_arguments(parser.add_argument_group("MLLM tracker"))
 
 
 def select_sequences(sequences: list[Sequence], names: str | None = None, limit: int | None = None) -> list[Sequence]:
@@ -388,16 +392,13 @@ def _folder_name(name: str) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     from r1track import datasets, report
-    from r1track.trackers import factory as make_factory
-
-    if args.tracker == "mllm" and getattr(args, "mllm_unavailable", None):
-        raise R1TrackError(f"the mllm tracker cannot be loaded: {args.mllm_unavailable}")
+    from r1track.cli import tracker_factory_from_args
     sequences = datasets.load_from_args(args)
     sequences = select_sequences(sequences, args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences to run in {args.root}")
     protocol = datasets.protocol(args.dataset)
-    factory = make_factory(args.tracker, args)
+    factory = tracker_factory_from_args(args, args.tracker)
     # the default folder is the tracker's own name, so two MLLM checkpoints never share (and wrongly
     # resume from) one folder
     name = args.name or _folder_name(getattr(factory(), "name", args.tracker))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from r1track.errors import R1TrackError
@@ -128,7 +128,7 @@ def build_tokenizer(seed: int = 0):
     """The nano tokenizer: Qwen2's pre-tokenizer and byte-level BPE with merges learnt on our texts,
     the Qwen2.5-VL added tokens after them, ``<|im_end|>`` as end of turn, ``<|endoftext|>`` as padding."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # a lazy v5 alias
 
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()

@@ -2,18 +2,20 @@
 or one sequence of a dataset from its first ground-truth box: ``r1track track --dataset mot --root R
 --sequence PETS09-S2L1-3 --model M --out F``.
 
-Python API: ``track(frames, tracker, box=None, text=None) -> (N, 4) xywh boxes``; the first row is the
-initial box (given, or found from ``text`` by the tracker's grounding request).
+The command of ``Tracker.track`` (Python: ``r1track.load_tracker(model).track(frames, box=...)``): the
+first row of the boxes is the initial box (given, or found from ``text`` by the tracker's grounding request).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from r1track.boxes import is_valid
 from r1track.crops import clip_box
@@ -23,16 +25,12 @@ from r1track.results import atomic_write_text, format_boxes
 from r1track.trackers.base import Tracker
 
 
-def track(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: str | None = None) -> np.ndarray:
-    """Run ``tracker`` over ``frames`` (RGB uint8), initialised on the first one; (N, 4) xywh boxes."""
-    return track_timed(frames, tracker, box, text)[0]
-
-
-def track_timed(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: str | None = None):
-    """``track`` plus the seconds each frame took in the tracker (frame 0: init), decoding excluded."""
+def track_timed(frames, tracker: Tracker, box=None, text: str | None = None, progress: bool = False):
+    """``Tracker.track`` plus the seconds each frame took in the tracker (frame 0: init), decoding excluded."""
     if box is None and not text:
         raise R1TrackError("give an initial box or a text description of the target")
-    it = iter(frames)
+    frames = open_input(frames)
+    it = iter(tqdm(frames, total=_length(frames), unit="frame", disable=not progress))
     try:
         first = next(it)
     except StopIteration:
@@ -47,6 +45,22 @@ def track_timed(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: 
         boxes.append(np.asarray(tracker.update(frame), dtype=np.float64).reshape(4))
         times.append(time.perf_counter() - start)
     return np.stack(boxes), np.asarray(times)
+
+
+def open_input(frames) -> Iterable[np.ndarray]:
+    """A video file or frame folder (str or Path) as lazily decoded frames; other iterables unchanged."""
+    if not isinstance(frames, (str, os.PathLike)):
+        return frames
+    from r1track.datasets.folder import open_frames
+
+    files, _ = open_frames(Path(frames))
+    if len(files) == 0:
+        raise DataError(Path(frames), "holds no frames")
+    return iter_frames(files)
+
+
+def _length(frames) -> int | None:
+    return len(frames) if hasattr(frames, "__len__") else None
 
 
 def iter_frames(frames) -> Iterator[np.ndarray]:
@@ -100,9 +114,8 @@ def _dataset_sequence(args: argparse.Namespace):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from r1track.trackers import mllm
-
     from r1track import datasets
+    from r1track.cli import add_tracker_arguments
 
     parser.add_argument("input", type=Path, nargs="?", help="a video file or a folder of frames")
     source = parser.add_argument_group("or one sequence of a dataset (its frames, from its first box)")
@@ -118,12 +131,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, default=None, help="also write an annotated video (.mp4)")
     parser.add_argument("--fps", type=float, default=None, help="annotated video frame rate (default: source)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    mllm.add_arguments(parser.add_argument_group("MLLM tracker"))
+    add_tracker_arguments(parser.add_argument_group("MLLM tracker"))
 
 
 def run(args: argparse.Namespace) -> int:
+    from r1track.cli import tracker_factory_from_args
     from r1track.datasets.folder import open_frames
-    from r1track.trackers.mllm import factory_from_args
     from r1track.video import write_annotated
 
     box = parse_box_arg(args.box) if args.box else None
@@ -143,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         raise R1TrackError("give the target's first box (--box x,y,w,h) or describe it (--text ...)")
     if box is not None:
         check_box_in_frame(box, size)
-    tracker = factory_from_args(args)()
+    tracker = tracker_factory_from_args(args)()
     try:
         boxes, times = track_timed(iter_frames(frames), tracker, box=box, text=args.text)
     finally:

@@ -39,7 +39,7 @@ def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, f
             frame = np.asarray(frame)
             h, w = frame.shape[:2]
             if writer is None:
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))  # type: ignore[attr-defined]
                 if not writer.isOpened():
                     raise DataError(out_path, "the video writer cannot be opened (mp4v codec unavailable?)")
                 size = (w, h)

@@ -58,7 +58,6 @@ from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
 from r1track.errors import DataError, R1TrackError
 from r1track.families import Family, get_family
-from r1track.results import atomic_write_text
 from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,
@@ -68,6 +67,7 @@ from r1track.prompts import (
     tracking_messages,
     with_thinking,
 )
+from r1track.results import atomic_write_text
 
 # GOT-10k train videos with identical first frames or misaligned boxes (matched as name suffixes).
 BAD_GOT10K_TRAIN = ("008628", "008630", "009058", "009059")
@@ -248,7 +248,7 @@ def plan_pairs(sequences: Iterable[Sequence], seed: int, options: PairOptions | 
     options = options or PairOptions()
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise R1TrackError(f"seed must be a non-negative integer, got {seed!r}")
-    videos, stats = [], Counter()
+    videos, stats = [], Counter[str]()
     for seq in sequences:
         stats["videos_total"] += 1
         stats["frames_total"] += len(seq)
