@@ -99,7 +99,6 @@ def check_box_in_frame(box: np.ndarray, size: tuple[int, int]) -> None:
 def _dataset_sequence(args: argparse.Namespace):
     """Frames, resolution (W, H) and first ground-truth box of ``--sequence`` in ``--dataset``."""
     from r1track import datasets
-    from r1track.datasets.base import image_size
 
     if args.root is None or not args.sequence:
         raise R1TrackError("--dataset needs --root and --sequence")
@@ -109,7 +108,7 @@ def _dataset_sequence(args: argparse.Namespace):
         raise R1TrackError(f"no sequence {args.sequence!r} in {args.root} ({len(names)} sequences: "
                            f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
     seq = sequences[args.sequence]
-    size = seq.meta.get("resolution") or image_size(seq.frames[0])
+    size = seq.meta.get("resolution") or seq.frame(0).shape[1::-1]
     return seq.frames, tuple(size), seq.gt[0]
 
 

@@ -14,8 +14,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from r1track.datasets.base import (FrameFiles, Sequence, VideoFrames, check_ground_truth, image_size, list_frames,
-                                   natural_key, read_boxes)
+from r1track.datasets.base import (
+    FrameFiles,
+    Sequence,
+    VideoFrames,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+)
 from r1track.errors import DataError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")

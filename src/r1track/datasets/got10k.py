@@ -13,8 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import (Sequence, check_ground_truth, count_mismatch, image_size, list_frames,
-                                   read_boxes, read_values)
+from r1track.datasets.base import (
+    Sequence,
+    check_ground_truth,
+    count_mismatch,
+    image_size,
+    list_frames,
+    read_boxes,
+    read_values,
+)
 from r1track.errors import DataError
 
 SPLITS = ("train", "val", "test")

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import (Sequence, check_ground_truth, image_size, list_frames, natural_key, read_boxes,
-                                   read_values)
+from r1track.datasets.base import (
+    Sequence,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+    read_values,
+)
 from r1track.errors import DataError
 
 LIST_FILES = {"test": "testing_set.txt", "train": "training_set.txt"}

@@ -77,9 +77,9 @@ def video_sequences(folder: Path, split: str, min_length: int = MIN_LENGTH) -> l
         raise DataError(gt_path, f"frame {int(rows[k, 0])} is past the video's {len(frames)} frames",
                         line=int(lines[k]))
     resolution = _resolution(info, frames, folder / "seqinfo.ini")
-    meta = {"dataset": "mot", "split": split, "resolution": resolution, "video": folder.name}
+    meta: dict = {"dataset": "mot", "split": split, "resolution": resolution, "video": folder.name}
     if "framerate" in info:
-        meta["fps"] = float(info["framerate"])
+        meta["fps"] = _number(info, "framerate", folder / "seqinfo.ini")
     out = []
     for mine in np.split(rows, np.flatnonzero(np.diff(rows[:, 1])) + 1) if len(rows) else []:  # sorted by id
         seq = _identity(folder.name, int(mine[0, 1]), mine, frames, min_length, meta)

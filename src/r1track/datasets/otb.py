@@ -14,8 +14,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from r1track.datasets.base import (FrameFiles, Sequence, check_ground_truth, image_size, list_frames, natural_key,
-                                   read_boxes)
+from r1track.datasets.base import (
+    FrameFiles,
+    Sequence,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+)
 from r1track.errors import DataError
 
 # First and last annotated frame numbers (1-based file numbers); None = up to the last frame on disk.

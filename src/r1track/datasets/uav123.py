@@ -11,8 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import (FrameFiles, Sequence, check_ground_truth, image_size, list_frames, natural_key,
-                                   read_boxes)
+from r1track.datasets.base import (
+    FrameFiles,
+    Sequence,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+)
 from r1track.errors import DataError, R1TrackError
 
 VERSIONS = ("UAV123", "UAV20L")
