@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared
 
 from r1track import datasets
 from r1track.backends.base import Backend, Request
@@ -26,8 +27,6 @@ from r1track.prompts import THINK_PREFIX, format_box
 from r1track.trackers import tracker_factory
 from r1track.trackers.mllm import MLLMTracker
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OTB = SHARED / "data" / "otb"
 
 
 class ScriptedModel(Backend):
@@ -54,9 +53,7 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def otb():
-    if not OTB.is_dir():
-        pytest.skip("shared OTB sequences absent")
-    return datasets.load("otb", OTB)
+    return datasets.load("otb", shared("data/otb", "real OTB sequences: odd sizes and grey frames"))
 
 
 def _frame_ok(box, size):
@@ -108,8 +105,8 @@ def test_oracle_at_448_px_and_other_factors(synthetic):
 
 
 @pytest.mark.parametrize("noise, garbage", [(0.3, 0.0), (0.0, 0.5), (1.0, 0.3)])
-def test_noisy_and_garbage_answers_always_give_valid_boxes(synthetic, otb, noise, garbage):
-    for seq in list(synthetic) + list(otb)[:1]:
+def test_noisy_and_garbage_answers_always_give_valid_boxes(synthetic, noise, garbage):
+    for seq in synthetic:
         tracker = MLLMTracker(OracleBackend(noise=noise, garbage_rate=garbage, seed=3))
         boxes, _ = track_sequence(tracker, seq)
         for box in boxes[1:]:
@@ -125,7 +122,7 @@ def test_lockstep_batching_matches_sequential_tracking(synthetic, tmp_path):
     backend = OracleBackend()
     counts = evaluation.run(lambda: MLLMTracker(backend), synthetic, tmp_path / "batched", "ope",
                             batch_size=3, progress=False)
-    assert counts["batched"]
+    assert counts.batched
     for seq in synthetic:
         sequential, _ = track_sequence(MLLMTracker(OracleBackend()), seq)
         batched, _ = results.read_ope(tmp_path / "batched", seq.name, len(seq))

@@ -16,9 +16,9 @@ from r1track.errors import DataWarning, R1TrackError
 COMMANDS = {
     "demo": ("r1track.demo", "generate a synthetic clip, track it and evaluate, fully offline"),
     "synth": ("r1track.synth", "generate the synthetic benchmark (GOT-10k layout)"),
-    "eval": ("r1track.evaluation", "run a tracker over a benchmark split (resumable)"),
+    "eval": ("r1track.commands.eval", "run a tracker over a benchmark split (resumable)"),
     "report": ("r1track.report", "score results: comparison table, JSON and plots"),
-    "pack": ("r1track.results", "pack results for an evaluation server (GOT-10k test, TrackingNet)"),
+    "pack": ("r1track.pack", "pack results for an evaluation server (GOT-10k test, TrackingNet)"),
     "track": ("r1track.track", "track one video or frame folder from a box or a text description"),
     "tiny-model": ("r1track.tiny", "write a random-weight real-architecture checkpoint for tests"),
     "build-pairs": ("r1track.training.pairs", "build a training pair dataset from a tracking dataset"),
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         except R1TrackError as e:
             print(f"r1track {argv[0]}: error: {e}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"r1track {argv[0]}: interrupted", file=sys.stderr)
+            return 130
 
 
 def _show_warning(command, default, message, category, *args, **kwargs):

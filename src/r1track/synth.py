@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from r1track.atomic import atomic_write_bytes, atomic_write_text
 from r1track.errors import R1TrackError
-from r1track.results import atomic_write_bytes, atomic_write_text
 
 SPLITS = ("train", "val", "test")
 # Deliberately not multiples of 28 (the Qwen-VL patch grid), so resizing paths get exercised.

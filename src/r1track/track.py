@@ -17,11 +17,12 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from r1track.atomic import atomic_write_text
 from r1track.boxes import is_valid
 from r1track.crops import clip_box
 from r1track.datasets.base import read_image
 from r1track.errors import DataError, R1TrackError
-from r1track.results import atomic_write_text, format_boxes
+from r1track.results import format_boxes
 from r1track.trackers.base import Tracker
 
 

@@ -7,7 +7,8 @@ coordinates to crop pixels, mapped to the frame and clipped to it.
 
 Failure policy: a reply without a usable box, or whose box is degenerate (non-finite, or narrower or
 shorter than 1 px once clipped to the frame, which includes inverted corners), keeps the previous
-frame box -- in frame pixels, so failures never drift -- and counts in ``self.failures``. Outputs are
+frame box -- in frame pixels, so failures never drift -- and counts in ``self.unparsable`` or
+``self.rejected`` (``self.failures`` is their sum). Outputs are
 always finite, inside the frame, with positive size.
 
 Optional improvements (all off by default, so the default is the reference method):
@@ -102,7 +103,7 @@ class MLLMTracker(Tracker):
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
-        self.failures = 0
+        self.unparsable = self.rejected = 0  # answers without a box, answers whose box was refused
         self.frame_index = 0
         self.template: np.ndarray | None = None
         self.template_text = ""
@@ -119,6 +120,10 @@ class MLLMTracker(Tracker):
         return bool(getattr(self.backend, "wants_ground_truth", False))
 
     @property
+    def failures(self) -> int:
+        return self.unparsable + self.rejected
+
+    @property
     def deterministic(self) -> bool:  # type: ignore[override]  # greedy decoding unless the backend says otherwise
         return bool(getattr(self.backend, "deterministic", True))
 
@@ -126,7 +131,7 @@ class MLLMTracker(Tracker):
     def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
         image = _as_frame(image)
         size = (image.shape[1], image.shape[0])
-        self.frame_index, self.failures, self._pending = 0, 0, None
+        self.frame_index, self.unparsable, self.rejected, self._pending = 0, 0, 0, None
         if box is None:
             if not text:
                 raise ValueError("init needs a box (x, y, w, h) or a text description")
@@ -174,20 +179,20 @@ class MLLMTracker(Tracker):
             raise RuntimeError("commit() called without a prepared request")
         crop, size, image = self._pending
         self._pending = None
-        box = self._answer_box(reply, crop, size)
+        model_xyxy = parse_box(reply)
+        box = None if model_xyxy is None else self._answer_box(model_xyxy, crop, size)
         ok = box is not None
         if ok:
             self.box = box
+        elif model_xyxy is None:
+            self.unparsable += 1
         else:
-            self.failures += 1
+            self.rejected += 1
         self._after(image, ok)
         return self.box.copy()
 
     # ------------------------------------------------------------------ helpers
-    def _answer_box(self, reply, crop: Crop, size) -> np.ndarray | None:
-        model_xyxy = parse_box(reply)
-        if model_xyxy is None:
-            return None
+    def _answer_box(self, model_xyxy: np.ndarray, crop: Crop, size) -> np.ndarray | None:
         with np.errstate(all="ignore"):
             crop_xyxy = self.family.decode(model_xyxy, (crop.size, crop.size))
             box = crop.to_frame(xyxy_to_xywh(crop_xyxy))
@@ -294,9 +299,12 @@ def _resolve_family(backend, family) -> Family:
 
 def _default_name(backend) -> str:
     """Results-folder name: the model's, so two checkpoints never share (and resume from) one folder."""
+    from r1track.manifest import fingerprint
+
     model = getattr(backend, "model_name", None) or getattr(backend, "model", None)
     if isinstance(model, (str, os.PathLike)) and str(model):
-        return "r1track-" + os.path.basename(os.path.normpath(str(model)))
+        files = fingerprint(model)  # every checkpoint is DIR/model after training: tell them apart
+        return "r1track-" + os.path.basename(os.path.normpath(str(model))) + (f"-{files[:8]}" if files else "")
     return "r1track-" + str(getattr(backend, "name", type(backend).__name__.lower()))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from r1track.results import atomic_write_text
+from r1track.atomic import atomic_write_text
 
 
 def last_validation(log_history: list[dict], prefix: str = "val") -> dict | None:

@@ -53,6 +53,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from r1track.atomic import atomic_write_text
 from r1track.boxes import is_valid, xywh_to_xyxy
 from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
@@ -67,7 +68,6 @@ from r1track.prompts import (
     tracking_messages,
     with_thinking,
 )
-from r1track.results import atomic_write_text
 
 # GOT-10k train videos with identical first frames or misaligned boxes (matched as name suffixes).
 BAD_GOT10K_TRAIN = ("008628", "008630", "009058", "009059")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from r1track.atomic import atomic_write_text
 from r1track.errors import DataError, R1TrackError
-from r1track.results import atomic_write_text
 from r1track.training.card import push_policy, write_model_card
 from r1track.training.config import LoraArgs, ModelArgs, Recipe
 
