@@ -46,10 +46,10 @@ def test_absent_frames_load_score_and_are_never_pair_targets(split, tmp_path, ca
     runs = tmp_path / "runs"
     assert main(["eval", "--dataset", "got10k", "--root", str(split), "--tracker", "oracle",
                  "--results", str(runs), "--no-progress"]) == 0
-    assert "Oracle" in capsys.readouterr().out
+    assert "oracle" in capsys.readouterr().out
     assert main(["report", "--dataset", "got10k", "--root", str(split), "--results", str(runs),
                  "--json", str(tmp_path / "s.json")]) == 0
-    overall = json.loads((tmp_path / "s.json").read_text())["Oracle"]["overall"]
+    overall = json.loads((tmp_path / "s.json").read_text())["oracle"]["overall"]
     assert overall["num_frames"] == scored <= 2 * 9 - 4  # frame 0 and the absent frames are not scored
     assert overall["ao"] == pytest.approx(1.0)  # the oracle is exact wherever a box exists
 

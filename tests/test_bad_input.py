@@ -52,7 +52,7 @@ def test_degenerate_later_box_is_a_warning_and_the_run_goes_on(split, tmp_path, 
     err = capsys.readouterr().err
     assert (f"r1track eval: warning: {gt}: 2 box(es) after the first frame with zero or negative width or "
             "height (line 4, 7)") in err
-    assert len((tmp_path / "runs" / "CSRT" / "Synth_Val_000001" / "Synth_Val_000001_001.txt")
+    assert len((tmp_path / "runs" / "csrt" / "Synth_Val_000001" / "Synth_Val_000001_001.txt")
                .read_text().splitlines()) == 10
 
 
@@ -63,9 +63,9 @@ def test_a_box_opencv_refuses_does_not_abort_the_run(split, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "warning: CSRT cannot start from the box [10.0, 10.0, 300.0, 1.0] on a 400x300 frame" in captured.err
     assert "AO" in captured.out
-    first = np.loadtxt(tmp_path / "runs" / "CSRT" / "Synth_Val_000001" / "Synth_Val_000001_001.txt", delimiter=",")
+    first = np.loadtxt(tmp_path / "runs" / "csrt" / "Synth_Val_000001" / "Synth_Val_000001_001.txt", delimiter=",")
     np.testing.assert_array_equal(first, np.tile([10, 10, 300, 1], (10, 1)))
-    second = np.loadtxt(tmp_path / "runs" / "CSRT" / "Synth_Val_000002" / "Synth_Val_000002_001.txt", delimiter=",")
+    second = np.loadtxt(tmp_path / "runs" / "csrt" / "Synth_Val_000002" / "Synth_Val_000002_001.txt", delimiter=",")
     assert len(np.unique(second, axis=0)) > 1  # the other sequence is tracked as usual
 
 
@@ -108,7 +108,7 @@ def test_trackers_are_stochastic_unless_they_say_otherwise(tmp_path, split):
     assert Tracker.deterministic is False  # the got10k toolkit's default
     sequences = datasets.load("got10k", split)
     counts = evaluation.run(Undeclared, sequences, tmp_path / "Undeclared", "got10k", progress=False)
-    assert counts["repetitions"] == 3
+    assert counts.repetitions == 3
     assert sorted(p.name for p in (tmp_path / "Undeclared" / "Synth_Val_000001").glob("*_00?.txt")) == [
         "Synth_Val_000001_001.txt", "Synth_Val_000001_002.txt", "Synth_Val_000001_003.txt"]
     # every tracker we ship states its own determinism
@@ -117,4 +117,4 @@ def test_trackers_are_stochastic_unless_they_say_otherwise(tmp_path, split):
     for cls in ours.values():
         assert any("deterministic" in vars(k) for k in cls.__mro__ if k is not Tracker), cls
     counts = evaluation.run(Static, sequences, tmp_path / "Static", "got10k", progress=False)
-    assert counts["repetitions"] == 1
+    assert counts.repetitions == 1

@@ -111,18 +111,18 @@ def test_eval_and_report_score_only_the_frames_where_the_target_is_seen(mot_root
     assert main(["eval", *base, "--tracker", "static", "--no-progress"]) == 0
     assert main(["report", *base, "--json", str(tmp_path / "s.json")]) == 0
     capsys.readouterr()
-    scores = json.loads((tmp_path / "s.json").read_text())["Static"]
+    scores = json.loads((tmp_path / "s.json").read_text())["static"]
     seqs = datasets.load("mot", mot_root)
     ious = np.concatenate([_scored_ious(s, s.gt[0]) for s in seqs])
     assert scores["overall"]["num_frames"] == len(ious) == 9 + 10 + 9
     assert scores["overall"]["ao"] == pytest.approx(float(ious.mean()), abs=1e-12)
     assert 0 < scores["overall"]["ao"] < 1
-    results = np.loadtxt(runs / "Static" / "VID-A-1" / "VID-A-1_001.txt", delimiter=",")
+    results = np.loadtxt(runs / "static" / "VID-A-1" / "VID-A-1_001.txt", delimiter=",")
     assert results.shape == (12, 4)  # every frame of the identity's span gets a box, absent ones too
 
     # the option on the commands: a shorter minimum brings identity 4 in; a bad value is one line
     assert main(["eval", *base, "--tracker", "static", "--no-progress", "--min-track-length", "3"]) == 0
-    assert (runs / "Static" / "VID-A-4").is_dir()
+    assert (runs / "static" / "VID-A-4").is_dir()
     capsys.readouterr()
     assert main(["eval", *base, "--tracker", "static", "--min-track-length", "1"]) == 2
     assert "at least 2 frames" in capsys.readouterr().err
