@@ -1,7 +1,7 @@
 """Generic reader: a folder of frames or a video file, with an optional ``groundtruth.txt``.
 
 Frames are image files (.jpg .jpeg .png .bmp) sorted by the numbers in their names, directly in the
-folder or in ``img/`` or ``imgs/``; videos (.mp4 .avi .mov .mkv) are decoded on demand through
+folder or in ``img/`` or ``imgs/``; videos (.mp4 .avi .mov .mkv .webm) are decoded on demand through
 OpenCV. The ground truth (``x,y,w,h`` with ',', tab or space delimiters) may stop early: the frames
 after its last line get NaN boxes; more lines than frames is an error; without a ground-truth file
 every box is NaN (enough for tracking from a text description).
@@ -17,7 +17,7 @@ import numpy as np
 from r1track.datasets.base import FrameFiles, Sequence, VideoFrames, image_size, list_frames, natural_key, read_boxes
 from r1track.errors import DataError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 _FRAME_FOLDERS = (".", "img", "imgs")
 
 
