@@ -29,13 +29,15 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from r1track.boxes import is_valid
+from r1track.crops import clip_box
 from r1track.errors import R1TrackError
 from r1track.video import draw_box
 
 MAX_SIDE = 4096  # frames larger than 4K on a side are refused (decoding and drawing cost)
 SAMPLE_SEED, SAMPLE_SEQUENCES, SAMPLE_FRAMES = 2026, 3, 40
 BASELINES = ("csrt", "kcf")  # weight-free choices offered next to the models (box start only)
-CORNER = (255, 200, 0)  # RGB of the drawn corner and box
+CORNER = (255, 0, 255)  # RGB of the drawn corner and box (magenta: the tracked box is green)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,15 @@ class App:
             raise R1TrackError("the two corners are too close: click two opposite corners of the target")
         return draw_box(first, box, CORNER), None, format_box_text(box)
 
+    def typed(self, first: np.ndarray, box_text: str) -> np.ndarray:
+        """The first frame with a typed box drawn (unchanged while the text is not a box yet)."""
+        from r1track.track import parse_box_arg
+
+        try:
+            return draw_box(first, parse_box_arg(box_text), CORNER)
+        except R1TrackError:
+            return first
+
     # ------------------------------------------------------------------ tracking
     def track(self, clip: Clip | None, box_text: str, description: str, model: str, crop_size=None,
               search_factor=None, thinking: bool = False,
@@ -137,6 +148,8 @@ class App:
         if clip is None:
             raise R1TrackError("no video yet: upload one or pick a sample")
         box, text = self._start(box_text, description, model)
+        if box is not None and not is_valid(clip_box(box, clip.size)):
+            raise R1TrackError(f"the box {box_text.strip()} lies outside the {clip.size[0]}x{clip.size[1]} frame")
         tracker = self._tracker_factory(model, crop_size, search_factor, thinking)()
         frames, _ = open_frames(clip.path)
         out = Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir))
@@ -225,13 +238,15 @@ def _sample_ious(seq, boxes: np.ndarray) -> tuple[np.ndarray, float]:
     return ious, float(np.mean(got10k_sequence_ious([boxes], gt, cover, seq.meta["resolution"])))
 
 
-def iou_figure(ious: np.ndarray, title: str):
+def iou_figure(ious: np.ndarray):
+    """Per-frame IoU, its mean over the scored frames (the AO) in the title."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 2.4), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(np.arange(len(ious)), ious, marker=".", lw=1)
-    ax.set(xlabel="frame", ylabel="IoU", ylim=(0, 1.02), title=title)
+    ax.set(xlabel="frame", ylabel="IoU", ylim=(0, 1.02))
+    ax.set_title(f"AO {np.nanmean(ious):.3f}", loc="right")
     ax.grid(alpha=0.3)
     return fig
 

@@ -40,13 +40,16 @@ def build_page(app: App) -> gr.Blocks:
             raise R1TrackError("upload a video or pick a sample first")
         return app.click(first, corner, evt.index)
 
+    def typed(first, box_text):
+        return gr.skip() if first is None else app.typed(first, box_text)
+
     @on_page
     def run(clip, box_text, description, model, crop_size, search_factor, thinking, progress=gr.Progress()):
         def on_frame(i, n):
             progress((i, n), desc="tracking", unit="frames")
 
         out = app.track(clip, box_text, description, model, crop_size, search_factor, thinking, on_frame)
-        plot = iou_figure(out.ious, out.summary.split("; ")[-1]) if out.ious is not None else None
+        plot = iou_figure(out.ious) if out.ious is not None else None
         return out.video, out.files, out.summary, plot
 
     models = list(dict.fromkeys([app.args.model or "nano", "nano", *BASELINES]))
@@ -67,9 +70,9 @@ def build_page(app: App) -> gr.Blocks:
                 text_in = gr.Textbox(label="or describe the target (models only)", elem_id="description")
                 with gr.Accordion("model and options", open=False):
                     model_in = gr.Dropdown(models, value=models[0], allow_custom_value=True,
-                                           label="model: nano, a checkpoint folder or hub id, or a baseline")
-                    crop_in = gr.Number(None, label="crop size (px; empty: the model's)", precision=0)
-                    search_in = gr.Number(None, label="search factor (empty: the model's)")
+                                           label="model: nano, a checkpoint folder or hub id, or a baseline", elem_id="model")
+                    crop_in = gr.Number(0, label="crop size (px; 0: the model's)", precision=0, minimum=0)
+                    search_in = gr.Number(0, label="search factor (crop side / box size; 0: the model's)", minimum=0)
                     thinking_in = gr.Checkbox(False, label="thinking (<think> before the answer)")
                 go = gr.Button("Track", variant="primary", elem_id="track")
             with gr.Column():
@@ -82,6 +85,7 @@ def build_page(app: App) -> gr.Blocks:
         upload_in.upload(upload, upload_in, opened)
         sample_in.input(pick, sample_in, opened)
         frame.select(select, [first, corner], [frame, corner, box_in])
+        box_in.input(typed, [first, box_in], frame, trigger_mode="always_last")
         go.click(run, [clip, box_in, text_in, model_in, crop_in, search_in, thinking_in],
                  [video_out, files_out, summary_out, plot_out], concurrency_limit=1, concurrency_id="tracking")
     return page.queue(default_concurrency_limit=4)

@@ -11,7 +11,8 @@ import numpy as np
 
 from r1track.errors import DataError
 
-# codec per container: .webm (VP8) plays in every browser, .mp4 (MPEG-4 part 2) in desktop players
+# codec per container: .webm (VP8) plays in every browser, .mp4 (MPEG-4 part 2) in desktop players.
+# (For .webm OpenCV prints that the container has no tag for the codec; the VP8 stream is written all the same.)
 FOURCC = {".webm": "VP80", ".mp4": "mp4v", ".avi": "MJPG"}
 
 
