@@ -137,3 +137,12 @@ def test_nano_from_a_description_on_a_sample_equals_the_track_command(app, tmp_p
     ao = float(out.summary.rsplit("AO ", 1)[1].split()[0])
     assert ao == pytest.approx(np.nanmean(out.ious), abs=5e-4)
     assert app_module.iou_figure(out.ious).axes[0].lines  # the plot has the curve
+
+
+def test_the_page_queues_tracking_one_job_at_a_time(app):
+    pytest.importorskip("gradio")
+    from r1track.app_page import build_page
+
+    events = {fn.name: fn for fn in build_page(app).fns.values()}
+    assert events["run"].concurrency_limit == 1  # a second user's job waits in the queue
+    assert {"upload", "pick", "select", "typed"} <= set(events)

@@ -21,6 +21,7 @@ import argparse
 import copy
 import os
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +202,7 @@ class App:
                 args.search_factor = float(search_factor) if search_factor else None
                 try:
                     self._factory = trackers.factory("mllm", args)
-                except OSError as e:  # a path or hub id that does not hold a model
+                except (OSError, ValueError) as e:  # a path or hub id that does not hold a usable model
                     raise R1TrackError(f"cannot load model {model!r}: {e}") from None
             self._factory_key = key
         return self._factory
@@ -271,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
         raise R1TrackError("--max-frames and --max-mb must be positive")
     args.model = args.model or "nano"
     workdir = Path(tempfile.mkdtemp(prefix="r1track-app-"))
+    signal.signal(signal.SIGTERM, _stop)  # a terminated server still removes its working folder
     app = App(args, workdir)
     try:
         from r1track.app_page import build_page
@@ -283,3 +285,7 @@ def run(args: argparse.Namespace) -> int:
         app.close()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _stop(signum, frame):
+    raise SystemExit(0)

@@ -53,7 +53,8 @@ def build_page(app: App) -> gr.Blocks:
         return out.video, out.files, out.summary, plot
 
     models = list(dict.fromkeys([app.args.model or "nano", "nano", *BASELINES]))
-    with gr.Blocks(title="r1track", analytics_enabled=False) as page:
+    # uploads and results leave gradio's cache after a day (all of them when the server restarts)
+    with gr.Blocks(title="r1track", analytics_enabled=False, delete_cache=(3600, 86400)) as page:
         gr.Markdown("## r1track: track an object in a video\nUpload a video or pick a sample, click two "
                     "opposite corners of the target on the first frame (or describe it), then **Track**.")
         clip, first, corner = gr.State(None), gr.State(None), gr.State(None)
