@@ -129,8 +129,10 @@ def test_nano_from_a_description_on_a_sample_equals_the_track_command(app, tmp_p
     assert seen == [(i, 12) for i in range(12)]
     ref = tmp_path / "ref.txt"
     folder = seq.frames[0].parent
-    assert main(["track", str(folder), "--text", seq.language, "--model", "nano", "--device", "cpu",
-                 "--out", str(ref)]) == 0
+    assert (
+        main(["track", str(folder), "--text", seq.language, "--model", "nano", "--device", "cpu", "--out", str(ref)])
+        == 0
+    )
     np.testing.assert_array_equal(_boxes_file(out.files[0])[:12], _boxes_file(ref)[:12])
     # the sample's score: per-frame IoU (frame 0 not scored) whose mean over scored frames is the AO
     assert out.ious is not None and len(out.ious) == 12 and np.isnan(out.ious[0])

@@ -26,8 +26,16 @@ from r1track.cli import main
 from r1track.video import write_annotated
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 FRAMES = 24
 
 
@@ -79,8 +87,11 @@ def served(tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "r1track.cli", "app", "--port", str(port), "--model", "nano",
-                                 "--device", "cpu"], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "r1track.cli", "app", "--port", str(port), "--model", "nano", "--device", "cpu"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_served(url, proc, log)
@@ -121,8 +132,9 @@ def _click_corners(page, box) -> None:
     shown = image.bounding_box()
     natural = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
     for x, y in ((box[0], box[1]), (box[0] + box[2], box[1] + box[3])):
-        page.mouse.click(shown["x"] + (x + 0.5) * shown["width"] / natural[0],
-                         shown["y"] + (y + 0.5) * shown["height"] / natural[1])
+        page.mouse.click(
+            shown["x"] + (x + 0.5) * shown["width"] / natural[0], shown["y"] + (y + 0.5) * shown["height"] / natural[1]
+        )
         page.wait_for_timeout(300)  # the first corner is drawn before the second click
 
 
@@ -147,8 +159,15 @@ def test_track_an_uploaded_clip_in_the_browser(served, clip, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         elsewhere = []  # requests that leave this machine: the page must work offline
-        page.on("request", lambda r: elsewhere.append(r.url) if r.url.startswith(("http:", "https:", "ws:", "wss:"))
-                and not r.url.startswith((url, url.replace("http", "ws", 1))) else None)
+        page.on(
+            "request",
+            lambda r: (
+                elsewhere.append(r.url)
+                if r.url.startswith(("http:", "https:", "ws:", "wss:"))
+                and not r.url.startswith((url, url.replace("http", "ws", 1)))
+                else None
+            ),
+        )
         page.goto(url)
         upload = page.locator("#upload input[type=file]")
 
@@ -169,8 +188,13 @@ def test_track_an_uploaded_clip_in_the_browser(served, clip, tmp_path):
         page.locator("#track").click()
         page.wait_for_function("() => document.querySelector('#tracked video')?.src", timeout=60_000)
         video = page.locator("#tracked video")
-        assert video.evaluate("v => new Promise(r => v.readyState >= 1 ? r(v.duration)"
-                              " : v.addEventListener('loadedmetadata', () => r(v.duration)))") > 0
+        assert (
+            video.evaluate(
+                "v => new Promise(r => v.readyState >= 1 ? r(v.duration)"
+                " : v.addEventListener('loadedmetadata', () => r(v.duration)))"
+            )
+            > 0
+        )
         assert f"{FRAMES} frames" in _text(page, "summary")
         links = page.locator("#downloads a")
         hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
@@ -184,8 +208,9 @@ def test_track_an_uploaded_clip_in_the_browser(served, clip, tmp_path):
         page.get_by_text("ground truth known").wait_for(timeout=20_000)
         page.locator("#box textarea, #box input").first.type(sample_box)
         page.locator("#track").click()
-        page.wait_for_function("() => document.querySelector('#summary textarea, #summary input')"
-                               ".value.includes('AO')", timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelector('#summary textarea, #summary input').value.includes('AO')", timeout=30_000
+        )
         page.locator("#plot img").wait_for(timeout=10_000)  # matplotlib figures arrive as images
         if os.environ.get("R1TRACK_APP_SCREENSHOT"):
             _screenshot(page, Path(os.environ["R1TRACK_APP_SCREENSHOT"]))
@@ -193,7 +218,9 @@ def test_track_an_uploaded_clip_in_the_browser(served, clip, tmp_path):
     assert elsewhere == []
 
     reference = tmp_path / "ref.txt"
-    assert main(["track", str(path), "--box", box_text, "--model", "nano", "--device", "cpu",
-                 "--out", str(reference)]) == 0
+    assert (
+        main(["track", str(path), "--box", box_text, "--model", "nano", "--device", "cpu", "--out", str(reference)])
+        == 0
+    )
     assert served_boxes == reference.read_text()
     assert len(served_boxes.splitlines()) == FRAMES

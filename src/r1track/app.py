@@ -89,8 +89,10 @@ class App:
         if size == 0:
             raise R1TrackError(f"{name} is empty")
         if size > self.max_bytes:
-            raise R1TrackError(f"{name} is {size / 2**20:.0f} MB; this app takes videos up to "
-                               f"{self.max_bytes / 2**20:.0f} MB (r1track track has no limit)")
+            raise R1TrackError(
+                f"{name} is {size / 2**20:.0f} MB; this app takes videos up to "
+                f"{self.max_bytes / 2**20:.0f} MB (r1track track has no limit)"
+            )
         return self._open(path, name, sample=None)
 
     def open_sample(self, name: str | None) -> tuple[Clip, np.ndarray, str]:
@@ -139,9 +141,17 @@ class App:
             return first
 
     # ------------------------------------------------------------------ tracking
-    def track(self, clip: Clip | None, box_text: str, description: str, model: str, crop_size=None,
-              search_factor=None, thinking: bool = False,
-              on_frame: Callable[[int, int], None] | None = None) -> Outcome:
+    def track(
+        self,
+        clip: Clip | None,
+        box_text: str,
+        description: str,
+        model: str,
+        crop_size=None,
+        search_factor=None,
+        thinking: bool = False,
+        on_frame: Callable[[int, int], None] | None = None,
+    ) -> Outcome:
         """Track ``clip`` from the box (``x,y,w,h``) or, without one, the description."""
         from r1track.datasets.folder import open_frames
         from r1track.track import summary, track_video
@@ -157,8 +167,16 @@ class App:
         stem = Path(clip.name).stem
         boxes_out, video_out = out / f"{stem}_boxes.txt", out / f"{stem}_tracked.webm"
         try:
-            boxes, times = track_video(frames, tracker, box, text, boxes_out=boxes_out, video_out=video_out,
-                                       max_frames=clip.used, on_frame=on_frame)
+            boxes, times = track_video(
+                frames,
+                tracker,
+                box,
+                text,
+                boxes_out=boxes_out,
+                video_out=video_out,
+                max_frames=clip.used,
+                on_frame=on_frame,
+            )
         except ValueError as e:  # the tracker refuses the initial box (e.g. outside the frame)
             raise R1TrackError(str(e)) from None
         lines = [summary(boxes, times, tracker)]
@@ -254,6 +272,7 @@ def iou_figure(ious: np.ndarray):
 
 # ---------------------------------------------------------------------- the command
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from r1track.trackers import mllm
 
@@ -279,8 +298,16 @@ def run(args: argparse.Namespace) -> int:
 
         page = build_page(app)
         print(f"r1track app: http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-        page.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
-                    ssr_mode=False, max_file_size=app.max_bytes, allowed_paths=[str(workdir)], quiet=True)
+        page.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=False,
+            inbrowser=False,
+            ssr_mode=False,
+            max_file_size=app.max_bytes,
+            allowed_paths=[str(workdir)],
+            quiet=True,
+        )
     finally:
         app.close()
         shutil.rmtree(workdir, ignore_errors=True)
