@@ -148,3 +148,10 @@ def test_the_page_queues_tracking_one_job_at_a_time(app):
     events = {fn.name: fn for fn in build_page(app).fns.values()}
     assert events["run"].concurrency_limit == 1  # a second user's job waits in the queue
     assert {"upload", "pick", "select", "typed"} <= set(events)
+
+
+def test_frames_beyond_the_size_limit_are_refused(app, tmp_path):
+    wide = tmp_path / "wide.avi"  # MJPG takes any frame size
+    write_annotated([np.zeros((16, app_module.MAX_SIDE + 8, 3), np.uint8)], np.full((1, 4), np.nan), wide)
+    with pytest.raises(R1TrackError, match=rf"wide.avi: frames of {app_module.MAX_SIDE + 8}x16 are too large"):
+        app.open_video(str(wide))
