@@ -7,7 +7,7 @@ import pytest
 
 from r1track.boxes import iou
 from r1track.errors import R1TrackError
-from r1track.trackers import TRACKERS, factory
+from r1track.trackers import TRACKERS, tracker_factory
 from r1track.trackers.baselines import CSRT, KCF, Oracle, Static
 
 
@@ -28,15 +28,10 @@ def moving_patch(n=20, size=(160, 120), box=(30.0, 40.0, 24.0, 20.0), step=(3.0,
     return frames, np.array(truth, dtype=np.float64)
 
 
-def track(tracker, frames, box):
-    tracker.init(frames[0], box)
-    return np.array([box] + [tracker.update(f) for f in frames[1:]], dtype=np.float64)
-
-
 @pytest.mark.parametrize("cls", [CSRT, KCF])
 def test_opencv_trackers_follow_a_moving_patch(cls):
     frames, truth = moving_patch()
-    out = track(cls(), frames, truth[0])
+    out = cls().track(frames, box=truth[0])
     assert out.shape == truth.shape and out.dtype == np.float64
     assert np.isfinite(out).all()
     assert iou(out, truth)[1:].mean() > 0.6  # a static box would fall to 0 after ~8 frames
@@ -45,8 +40,8 @@ def test_opencv_trackers_follow_a_moving_patch(cls):
 
 def test_csrt_is_deterministic_as_declared():
     frames, truth = moving_patch(n=12, seed=3)
-    a = track(CSRT(), frames, truth[0])
-    b = track(CSRT(), frames, truth[0])
+    a = CSRT().track(frames, box=truth[0])
+    b = CSRT().track(frames, box=truth[0])
     assert CSRT.deterministic and np.array_equal(a, b)
 
 
@@ -68,7 +63,7 @@ def test_opencv_tracker_keeps_previous_box_when_the_target_vanishes():
 def test_opencv_trackers_accept_degenerate_or_outside_initial_boxes(box):
     frames, _ = moving_patch(n=4)
     for cls in (CSRT, KCF):
-        out = track(cls(), frames, box)
+        out = cls().track(frames, box=box)
         assert np.isfinite(out).all()
 
 
@@ -79,7 +74,7 @@ def test_oracle_returns_truth_and_last_finite_truth_for_unknown_frames():
     t = Oracle()
     assert t.wants_ground_truth
     t.truth = truth
-    out = track(t, frames, truth[0])
+    out = t.track(frames, box=truth[0])
     assert np.array_equal(out[[0, 1, 2, 3, 6, 7]], truth[[0, 1, 2, 3, 6, 7]])
     assert np.array_equal(out[4], truth[3]) and np.array_equal(out[5], truth[3])
 
@@ -92,7 +87,7 @@ def test_oracle_without_truth_is_a_clear_error():
 
 def test_static_returns_the_initial_box():
     frames, truth = moving_patch(n=5)
-    out = track(Static(), frames, truth[0])
+    out = Static().track(frames, box=truth[0])
     assert np.array_equal(out, np.repeat(truth[:1], 5, axis=0))
 
 
@@ -106,9 +101,9 @@ def test_trackers_need_an_initial_box():
 def test_registry_builds_fresh_picklable_baselines():
     assert TRACKERS == ("csrt", "kcf", "oracle", "static", "mllm")
     for name, cls in [("csrt", CSRT), ("kcf", KCF), ("oracle", Oracle), ("static", Static)]:
-        f = factory(name, None)
+        f = tracker_factory(name)
         a, b = f(), f()
         assert isinstance(a, cls) and a is not b
         assert pickle.loads(pickle.dumps(f))() .__class__ is cls
-    with pytest.raises(R1TrackError, match="unknown tracker"):
-        factory("nope", None)
+    with pytest.raises(R1TrackError, match="takes no options"):
+        tracker_factory("csrt", crop_size=224)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import shared
 
 from r1track import datasets
 from r1track.datasets import folder, got10k, lasot, otb, tnl2k, trackingnet, uav123
@@ -15,8 +16,6 @@ from r1track.datasets.base import FrameFiles, list_frames, natural_key, read_box
 from r1track.errors import DataError, R1TrackError
 
 W, H = 32, 24
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OTB_REAL = SHARED / "data" / "otb"
 
 
 def grey(k: int) -> int:
@@ -354,15 +353,15 @@ def test_otb_too_few_boxes_for_the_range_is_an_error(tmp_path):
         otb.load(tmp_path)
 
 
-@pytest.mark.skipif(not OTB_REAL.is_dir(), reason="shared OTB data not available")
 def test_real_otb_couple_and_football1():
-    seqs = {s.name: s for s in otb.load(OTB_REAL)}
+    root = shared("data/otb", "the real OTB files' quirks (Couple, Football1)")
+    seqs = {s.name: s for s in otb.load(root)}
     couple, football = seqs["Couple"], seqs["Football1"]
     assert len(couple) == 140 and couple.gt.shape == (140, 4) and couple.meta["resolution"] == (320, 240)
     np.testing.assert_array_equal(couple.init_box, [51, 47, 25, 62])  # tab-separated file
     assert couple.frame(139).shape == (240, 320, 3)
     assert "SV" in couple.meta["attributes"]
-    assert len(list_frames(OTB_REAL / "Football1" / "img")) == 81
+    assert len(list_frames(root / "Football1" / "img")) == 81
     assert len(football) == 74 and football.frames[-1].name == "0074.jpg"
     np.testing.assert_array_equal(football.init_box, [153, 105, 26, 43])
     assert not np.isnan(football.gt).any()

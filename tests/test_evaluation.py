@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from r1track import datasets, evaluation, report, results, synth
+from r1track.commands import eval as eval_command
 from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
 from r1track.trackers.baselines import KCF, Oracle, Static
@@ -96,7 +97,7 @@ class FailsOnFrame(Tracker):
 def test_got10k_layout_with_frame0_ground_truth(tmp_path, val_seqs):
     tdir = tmp_path / "Static"
     counts = evaluation.run(Static, val_seqs, tdir, "got10k", progress=False)
-    assert counts == {"done": 3, "skipped": 0, "repetitions": 1, "batched": False}
+    assert counts == evaluation.RunSummary(done=3, skipped=0, repetitions=1, batched=False)
     for seq in val_seqs:
         assert sorted(p.name for p in (tdir / seq.name).iterdir()) == [f"{seq.name}_001.txt", f"{seq.name}_time.txt"]
         runs, times = results.read_got10k(tdir, seq.name, len(seq))
@@ -119,7 +120,7 @@ def test_ope_layout_with_frame0_ground_truth(tmp_path, val_seqs):
 def test_non_deterministic_tracker_runs_three_times_under_got10k(tmp_path, val_seqs):
     seqs = val_seqs[:2]
     counts = evaluation.run(Jitter, seqs, tmp_path / "j", "got10k", progress=False)
-    assert counts["repetitions"] == 3
+    assert counts.repetitions == 3
     for seq in seqs:
         runs, times = results.read_got10k(tmp_path / "j", seq.name, len(seq))
         assert len(runs) == 3 and times.shape == (len(seq), 3)
@@ -127,8 +128,8 @@ def test_non_deterministic_tracker_runs_three_times_under_got10k(tmp_path, val_s
         for r in runs:
             np.testing.assert_allclose(r[0], seq.gt[0], atol=5e-4)
     # one-pass benchmarks keep a single run; an explicit count wins under GOT-10k
-    assert evaluation.run(Jitter, seqs, tmp_path / "o", "ope", progress=False)["repetitions"] == 1
-    assert evaluation.run(Jitter, seqs[:1], tmp_path / "r2", "got10k", repetitions=2, progress=False)["repetitions"] == 2
+    assert evaluation.run(Jitter, seqs, tmp_path / "o", "ope", progress=False).repetitions == 1
+    assert evaluation.run(Jitter, seqs[:1], tmp_path / "r2", "got10k", repetitions=2, progress=False).repetitions == 2
     assert len(results.got10k_run_files(tmp_path / "r2", seqs[0].name)) == 2
 
 
@@ -146,13 +147,13 @@ def test_resume_skips_complete_sequences_and_reruns_incomplete_ones(tmp_path, va
     tdir = tmp_path / "Static"
     evaluation.run(Static, val_seqs, tdir, "got10k", progress=False)
     before = {s.name: (tdir / s.name / f"{s.name}_time.txt").read_bytes() for s in val_seqs}
-    assert evaluation.run(Static, val_seqs, tdir, "got10k", progress=False)["skipped"] == 3
+    assert evaluation.run(Static, val_seqs, tdir, "got10k", progress=False).skipped == 3
     # a sequence missing its time file (killed between files) is incomplete and runs again
     (tdir / val_seqs[1].name / f"{val_seqs[1].name}_time.txt").unlink()
     counts = evaluation.run(Static, val_seqs, tdir, "got10k", progress=False)
-    assert (counts["done"], counts["skipped"]) == (1, 2)
+    assert (counts.done, counts.skipped) == (1, 2)
     assert (tdir / val_seqs[0].name / f"{val_seqs[0].name}_time.txt").read_bytes() == before[val_seqs[0].name]
-    assert evaluation.run(Static, val_seqs, tdir, "got10k", overwrite=True, progress=False)["done"] == 3
+    assert evaluation.run(Static, val_seqs, tdir, "got10k", overwrite=True, progress=False).done == 3
 
 
 def test_killed_cli_run_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path):
@@ -162,7 +163,7 @@ def test_killed_cli_run_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "r1track.cli", "eval", "--dataset", "got10k", "--root", str(root), "--split", "val",
            "--tracker", "kcf", "--results", str(tmp_path / "runs"), "--no-progress"]
-    tdir = tmp_path / "runs" / "KCF"
+    tdir = tmp_path / "runs" / "kcf"  # the name typed
 
     def complete():
         return [s.name for s in seqs if results.is_complete_got10k(tdir, s.name, len(s), 1)]
@@ -188,7 +189,7 @@ def test_killed_cli_run_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path)
     for s in seqs:  # KCF is deterministic: identical boxes, hence identical scores
         assert results.got10k_run_file(tdir, s.name, 1).read_bytes() == \
             results.got10k_run_file(tmp_path / "clean" / "KCF", s.name, 1).read_bytes()
-    resumed = report.report(seqs, "got10k", tmp_path / "runs", ["KCF"])["KCF"]["overall"]
+    resumed = report.report(seqs, "got10k", tmp_path / "runs", ["kcf"])["kcf"]["overall"]
     clean = report.report(seqs, "got10k", tmp_path / "clean", ["KCF"])["KCF"]["overall"]
     assert (resumed["ao"], resumed["sr50"], resumed["sr75"]) == (clean["ao"], clean["sr50"], clean["sr75"])
 
@@ -196,7 +197,7 @@ def test_killed_cli_run_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path)
 def test_parallel_workers_equal_serial_for_deterministic_trackers(tmp_path, val_seqs):
     evaluation.run(KCF, val_seqs, tmp_path / "serial", "got10k", progress=False)
     counts = evaluation.run(KCF, val_seqs, tmp_path / "parallel", "got10k", workers=2, progress=False)
-    assert counts["done"] == 3
+    assert counts.done == 3
     for s in val_seqs:
         a = results.got10k_run_file(tmp_path / "serial", s.name, 1).read_bytes()
         b = results.got10k_run_file(tmp_path / "parallel", s.name, 1).read_bytes()
@@ -254,7 +255,7 @@ def test_lockstep_batching_equals_one_by_one_tracking(tmp_path, val_seqs):
     batches = []
     many = evaluation.run(_mllm_oracle_factory(batches), seqs, tmp_path / "batch", "got10k", repetitions=2,
                           batch_size=4, progress=False)
-    assert not one["batched"] and many["batched"] and many["done"] == 3
+    assert not one.batched and many.batched and many.done == 3
     assert max(batches) == 4 and sum(batches) == 2 * sum(len(s) - 1 for s in seqs)
     for s in seqs:
         runs_a, times_a = results.read_got10k(tmp_path / "one", s.name, len(s))
@@ -270,24 +271,24 @@ def test_lockstep_batching_equals_one_by_one_tracking(tmp_path, val_seqs):
 
 def test_batch_size_is_ignored_for_trackers_without_prepare_commit(tmp_path, val_seqs):
     counts = evaluation.run(Static, val_seqs[:1], tmp_path / "s", "got10k", batch_size=8, progress=False)
-    assert counts["batched"] is False and counts["done"] == 1
+    assert counts.batched is False and counts.done == 1
 
 
 def test_select_sequences_and_defaults(val_seqs):
     names = [s.name for s in val_seqs]
-    assert [s.name for s in evaluation.select_sequences(val_seqs, f"{names[2]},{names[0]}")] == [names[2], names[0]]
-    assert len(evaluation.select_sequences(val_seqs, limit=2)) == 2
+    assert [s.name for s in datasets.select(val_seqs, f"{names[2]},{names[0]}")] == [names[2], names[0]]
+    assert len(datasets.select(val_seqs, limit=2)) == 2
     with pytest.raises(R1TrackError, match="unknown sequence"):
-        evaluation.select_sequences(val_seqs, "nope")
-    assert evaluation.default_results_dir("got10k", "val") == Path("runs/got10k_val")
-    assert evaluation.default_results_dir("otb", None) == Path("runs/otb")
-    assert evaluation.has_ground_truth(val_seqs)
+        datasets.select(val_seqs, "nope")
+    assert eval_command.default_results_dir("got10k", "val") == Path("runs/got10k_val")
+    assert eval_command.default_results_dir("otb", None) == Path("runs/otb")
+    assert eval_command.has_ground_truth(val_seqs)
 
 
 def test_test_split_has_no_ground_truth_to_score(tmp_path):
     synth.generate(tmp_path, sequences=1, frames=5, seed=1, split="test", progress=False)
     seqs = datasets.load("got10k", tmp_path, "test")
-    assert not evaluation.has_ground_truth(seqs)
+    assert not eval_command.has_ground_truth(seqs)
     evaluation.run(Static, seqs, tmp_path / "runs" / "Static", "got10k", progress=False)
     assert results.is_complete_got10k(tmp_path / "runs" / "Static", seqs[0].name, 5, 1)
 

@@ -37,3 +37,28 @@ def test_eval_batched_equals_one_by_one(synth_root, tiny_dir, tmp_path, capsys):
         assert (b[:, 2] > 0).all() and (b[:, 0] >= 0).all() and (b[:, 0] + b[:, 2] <= w + 1e-3).all()
         assert (b[:, 1] >= 0).all() and (b[:, 1] + b[:, 3] <= h + 1e-3).all()
         assert (t_one > 0).all()
+
+
+def test_training_validation_scores_what_eval_and_report_score(synth_root, tiny_dir, tmp_path):
+    """The val/ao callback runs the evaluation runner's lockstep loop: same boxes, same AO as eval + report."""
+    import json
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from r1track.training.callbacks import TrackingValidationCallback
+
+    assert main(["eval", "--dataset", "got10k", "--root", str(synth_root), "--split", "val", "--tracker", "mllm",
+                 "--model", str(tiny_dir), "--device", "cpu", "--max-new-tokens", "8", "--batch-size", "3",
+                 "--results", str(tmp_path), "--name", "tiny", "--no-progress"]) == 0
+    assert main(["report", "--dataset", "got10k", "--root", str(synth_root), "--split", "val",
+                 "--results", str(tmp_path), "--json", str(tmp_path / "scores.json")]) == 0
+    scores = json.loads((tmp_path / "scores.json").read_text())["tiny"]["overall"]
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_dir).train()
+    callback = TrackingValidationCallback(datasets.load("got10k", synth_root, "val"), every_n_steps=1,
+                                          processor=AutoProcessor.from_pretrained(tiny_dir), max_new_tokens=8)
+    val = callback.evaluate(model)
+    assert model.training  # train mode restored
+    assert val["frames"] == 3 * 4 and 0 <= val["parse_failures"] <= 1
+    # result files hold 3 decimals: the AO from them differs from the in-memory boxes' by rounding only
+    assert abs(val["ao"] - scores["ao"]) < 1e-4 and abs(val["sr50"] - scores["sr50"]) < 1e-9

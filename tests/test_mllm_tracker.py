@@ -9,11 +9,11 @@ implies is ~0.987 for qwen2.5-vl at factor 4 (boxes are ~84 crop pixels across),
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared
 
 from r1track import datasets
 from r1track.backends.base import Backend, Request
@@ -24,11 +24,9 @@ from r1track.errors import R1TrackError
 from r1track.evaluation import track_sequence
 from r1track.families import get_family
 from r1track.prompts import THINK_PREFIX, format_box
-from r1track.track import track
-from r1track.trackers.mllm import MLLMTracker, add_arguments, factory_from_args
+from r1track.trackers import tracker_factory
+from r1track.trackers.mllm import MLLMTracker
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OTB = SHARED / "data" / "otb"
 
 
 class ScriptedModel(Backend):
@@ -55,9 +53,7 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def otb():
-    if not OTB.is_dir():
-        pytest.skip("shared OTB sequences absent")
-    return datasets.load("otb", OTB)
+    return datasets.load("otb", shared("data/otb", "real OTB sequences: odd sizes and grey frames"))
 
 
 def _frame_ok(box, size):
@@ -109,8 +105,8 @@ def test_oracle_at_448_px_and_other_factors(synthetic):
 
 
 @pytest.mark.parametrize("noise, garbage", [(0.3, 0.0), (0.0, 0.5), (1.0, 0.3)])
-def test_noisy_and_garbage_answers_always_give_valid_boxes(synthetic, otb, noise, garbage):
-    for seq in list(synthetic) + list(otb)[:1]:
+def test_noisy_and_garbage_answers_always_give_valid_boxes(synthetic, noise, garbage):
+    for seq in synthetic:
         tracker = MLLMTracker(OracleBackend(noise=noise, garbage_rate=garbage, seed=3))
         boxes, _ = track_sequence(tracker, seq)
         for box in boxes[1:]:
@@ -126,7 +122,7 @@ def test_lockstep_batching_matches_sequential_tracking(synthetic, tmp_path):
     backend = OracleBackend()
     counts = evaluation.run(lambda: MLLMTracker(backend), synthetic, tmp_path / "batched", "ope",
                             batch_size=3, progress=False)
-    assert counts["batched"]
+    assert counts.batched
     for seq in synthetic:
         sequential, _ = track_sequence(MLLMTracker(OracleBackend()), seq)
         batched, _ = results.read_ope(tmp_path / "batched", seq.name, len(seq))
@@ -151,7 +147,7 @@ def test_text_initialisation_end_to_end(family):
     frames, gt = _scene()
     tracker = MLLMTracker(OracleBackend(family=family))
     tracker.truth = gt
-    boxes = track(frames, tracker, text="the red box")
+    boxes = tracker.track(frames, text="the red box")
     # grounding answers integers in the processor-resized frame (308x252 for 321x243): half a unit
     model_w, model_h = get_family(family).model_size((321, 243))
     unit = (321 / 1000, 243 / 1000) if family == "qwen2-vl" else (321 / model_w, 243 / model_h)
@@ -326,21 +322,20 @@ def test_bad_use_is_a_clear_error():
             MLLMTracker(ScriptedModel([]), **bad)
 
 
-def test_factory_from_args_shares_one_backend(synthetic):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--backend", "oracle", "--family", "qwen2-vl", "--oracle-noise", "0.0"])
-    factory = factory_from_args(args)
+def test_tracker_factory_shares_one_backend(synthetic):
+    factory = tracker_factory(backend="oracle", family="qwen2-vl", noise=0.0)
     a, b = factory(), factory()
     assert a is not b and a.backend is b.backend
     assert a.family.name == "qwen2-vl" and a.name == "r1track-oracle"
     boxes, _ = track_sequence(a, synthetic[0])
     assert iou(boxes[1:], synthetic[0].gt[1:]).mean() >= 0.99
 
-    with pytest.raises(R1TrackError, match="--model is required"):
-        factory_from_args(parser.parse_args(["--backend", "transformers"]))
+    with pytest.raises(R1TrackError, match="a model is required"):
+        tracker_factory(backend="transformers")
     with pytest.raises(R1TrackError):  # bad tracker options fail before any model loads
-        factory_from_args(parser.parse_args(["--backend", "oracle", "--crop-size", "0"]))
+        tracker_factory(backend="oracle", crop_size=0)
+    with pytest.raises(R1TrackError, match="does not take"):
+        tracker_factory(backend="oracle", base_url="http://localhost:1")
 
 
 def test_search_crop_follows_the_previous_box():

@@ -4,7 +4,6 @@ trained checkpoint tracking held-out synthetic sequences clearly better than a s
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -117,33 +116,19 @@ def test_make_nano_model_writes_a_loadable_small_checkpoint(untrained):
         nano.make_nano_model(untrained)
 
 
-def test_tracker_factory_uses_the_checkpoint_settings(untrained):
-    from r1track.trackers.mllm import add_arguments, factory_from_args
+def test_load_tracker_uses_the_checkpoint_settings_options_override(untrained):
+    import r1track
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    tracker = factory_from_args(parser.parse_args(["--model", str(untrained), "--device", "cpu"]))()
+    tracker = r1track.load_tracker(str(untrained), device="cpu")
     assert tracker.crop_size == nano.NANO_CROP_SIZE and tracker.prompt == "current"
     assert tracker.family.max_pixels == nano.NANO_MAX_PIXELS  # grounding answers decode on the capped grid
-    overridden = factory_from_args(parser.parse_args(["--model", str(untrained), "--crop-size", "224"]))()
-    assert overridden.crop_size == 224
+    assert tracker.max_scale_change is None
+    overridden = r1track.load_tracker(str(untrained), device="cpu", crop_size=224, max_scale_change=1.3)
+    assert overridden.crop_size == 224 and overridden.max_scale_change == 1.3
     frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    tracker.init(frame, [100, 80, 40, 30])
-    box = tracker.update(frame)  # an untrained model answers anything: the box stays finite and inside
-    assert np.isfinite(box).all() and box[2] >= 1 and box[3] >= 1
-
-
-def test_checkpoint_settings_set_tracker_defaults_the_command_line_overrides():
-    from r1track.trackers.mllm import add_arguments, tracker_kwargs
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    saved = {"crop_size": 112, "max_scale_change": 1.1}
-    kwargs = tracker_kwargs(parser.parse_args([]), saved)
-    assert kwargs["crop_size"] == 112 and kwargs["max_scale_change"] == 1.1
-    kwargs = tracker_kwargs(parser.parse_args(["--max-scale-change", "1.3"]), saved)
-    assert kwargs["max_scale_change"] == 1.3
-    assert tracker_kwargs(parser.parse_args([]), {})["max_scale_change"] is None
+    boxes = tracker.track([frame, frame, frame], box=[100, 80, 40, 30])
+    # an untrained model answers anything: the boxes stay finite and inside
+    assert boxes.shape == (3, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] >= 1).all()
 
 
 def test_read_settings_rejects_bad_json(tmp_path):
@@ -158,10 +143,7 @@ def test_read_settings_rejects_bad_json(tmp_path):
 
 @pytest.fixture(scope="module")
 def shipped():
-    try:
-        return nano.default_model_path()
-    except R1TrackError:
-        pytest.skip("the trained nano checkpoint is not installed")
+    return nano.default_model_path()  # shipped with the package: missing is a failure
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +159,9 @@ def held_out(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shipped_tracker(shipped):
-    from r1track.trackers import mllm
+    from r1track.trackers import tracker_factory
 
-    parser = argparse.ArgumentParser()
-    mllm.add_arguments(parser)
-    return mllm.factory_from_args(parser.parse_args(["--model", "nano", "--device", "cpu"]))
+    return tracker_factory("nano", device="cpu")
 
 
 def test_shipped_checkpoint_is_small_and_loads(shipped):
@@ -193,8 +173,8 @@ def test_shipped_model_tracks_held_out_sequences(shipped_tracker, held_out):
     from r1track.trackers.baselines import Static
     from r1track.training.callbacks import track_sequences
 
-    model = track_sequences(shipped_tracker(), held_out)
-    static = track_sequences(Static(), held_out)
+    model = track_sequences(shipped_tracker, held_out)
+    static = track_sequences(Static, held_out)
     assert model["parse_failures"] < 0.02
     assert model["ao"] >= SHIPPED_MIN_AO
     assert model["ao"] >= static["ao"] + SHIPPED_MARGIN_OVER_STATIC

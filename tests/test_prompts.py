@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import shared
 
 from r1track.prompts import (
     GROUNDING_PROMPT, PROMPT_IMAGES, PROMPTS, THINK_PREFIX, format_box, grounding_messages, tracking_messages,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "r1track.md"
 
 # The reference strings, typed from the paper's released code (and checked against the shared
 # reference file below when it is present).
@@ -32,7 +31,8 @@ THINK = (
 def _reference_strings() -> list[str]:
     """Backquoted strings of the shared reference, with its \\n escapes made real newlines."""
     found = []
-    for line in REFERENCE.read_text().splitlines():  # inline code never spans lines there
+    reference = shared("reference/r1track.md", "the reference implementation's prompt text")
+    for line in reference.read_text().splitlines():  # inline code never spans lines there
         found += [s.replace("\\n", "\n") for s in re.findall(r"`([^`]+)`", line)]
     return found
 
@@ -51,7 +51,6 @@ def test_reference_prompts_verbatim():
     assert _text(grounding_messages("the red car")) == "Please return the coordinates of the red car in JSON format."
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="shared reference absent")
 def test_prompts_equal_the_shared_reference_text():
     ref = _reference_strings()
     assert PROMPTS["current"] in ref

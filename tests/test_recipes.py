@@ -171,7 +171,7 @@ def test_unknown_keys_name_the_file_line_and_key(tmp_path, edit, key, line):
 
 def test_wrong_value_types_are_reported_with_their_key(tmp_path):
     path = _write(tmp_path, GOOD.replace("data:\n", "data:\n  validation:\n    sequences: many\n"))
-    with pytest.raises(DataError, match=r"recipe.yaml:\d+: data.validation.sequences must be int"):
+    with pytest.raises(DataError, match=r"recipe.yaml:\d+: data.validation.sequences: input should be a valid integer, got .many."):
         load_recipe(path)
 
 

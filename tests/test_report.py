@@ -7,14 +7,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import shared
 
 from r1track import cli, datasets, evaluation, report, synth
 from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
 from r1track.trackers.baselines import KCF, Oracle, Static
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OTB = SHARED / "data" / "otb"
 
 
 class Jitter(Tracker):
@@ -183,8 +182,8 @@ def test_report_command_writes_json_and_plots(got10k_results, tmp_path, capsys):
                      str(root / "runs"), "--by-attribute"]) == 2
 
 
-@pytest.mark.skipif(not OTB.is_dir(), reason="shared OTB sequences absent")
 def test_csrt_on_real_otb_sequences_end_to_end(tmp_path, capsys):
+    OTB = shared("data/otb", "real OTB sequences and attributes, scored end to end")
     runs = tmp_path / "runs"
     code = cli.main(["eval", "--dataset", "otb", "--root", str(OTB), "--tracker", "csrt", "--results", str(runs),
                      "--no-progress"])
@@ -194,7 +193,7 @@ def test_csrt_on_real_otb_sequences_end_to_end(tmp_path, capsys):
                      str(tmp_path / "otb.json"), "--by-attribute"])
     assert code == 0
     assert "attributes (AUC)" in capsys.readouterr().out
-    data = json.loads((tmp_path / "otb.json").read_text())["CSRT"]
+    data = json.loads((tmp_path / "otb.json").read_text())["csrt"]  # the name typed
     assert 0 < data["overall"]["auc"] <= 1 and 0 < data["overall"]["precision"] <= 1
     assert set(data["sequences"]) == {"Couple", "Football1"}
     assert data["overall"]["speed_fps"] > 0

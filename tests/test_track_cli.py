@@ -12,7 +12,8 @@ import pytest
 from r1track.boxes import is_valid
 from r1track.cli import main
 from r1track.errors import DataError
-from r1track.track import parse_box_arg, track, write_boxes
+import r1track
+from r1track.track import parse_box_arg, write_boxes
 from r1track.video import write_annotated
 
 W, H = 200, 150
@@ -108,13 +109,23 @@ def test_parse_box_arg():
             parse_box_arg(bad)
 
 
-def test_track_api_with_a_baseline_tracker():
-    from r1track.trackers.baselines import Static
-
-    frames = _frames(4)
-    boxes = track(frames, Static(), box=BOX)
-    assert boxes.shape == (4, 4)
-    np.testing.assert_array_equal(boxes, np.tile(BOX, (4, 1)))
+def test_track_api_on_arrays_a_frame_folder_and_a_video(tmp_path):
+    frames = _frames(6)
+    static = r1track.load_tracker("static").track(iter(frames), box=BOX)
+    np.testing.assert_array_equal(static, np.tile(BOX, (6, 1)))
+    csrt = r1track.load_tracker("csrt")
+    on_arrays = csrt.track(frames, box=BOX, progress=True)
+    assert on_arrays.shape == (6, 4) and on_arrays[-1, 0] > BOX[0] + 10  # it follows the moving patch
+    folder = _write_folder(tmp_path / "clip", frames)
+    np.testing.assert_array_equal(csrt.track(folder, box=BOX), on_arrays)  # png frames are lossless
+    video = tmp_path / "clip.mp4"
+    write_annotated(frames, np.full((6, 4), np.nan), video, fps=10)  # NaN boxes: the frames, no drawing
+    on_video = csrt.track(str(video), box=BOX)
+    assert on_video.shape == (6, 4) and abs(on_video[-1, 0] - on_arrays[-1, 0]) < 3
+    with pytest.raises(DataError, match="does not exist"):
+        csrt.track(tmp_path / "absent", box=BOX)
+    with pytest.raises(ValueError, match="initial box"):  # baselines start from a box only
+        csrt.track(frames, text="the red box")
 
 
 def test_write_boxes_is_atomic_and_refuses_overwrite(tmp_path):

@@ -71,11 +71,10 @@ def _changed(a: dict, b: dict) -> set[str]:
 
 
 def test_sft_grpo_and_tracking(inputs, monkeypatch):
-    from r1track.backends import build_backend
+    import r1track
     from r1track.datasets import load
     from r1track.nano import NanoSettings, read_settings, write_settings
     from r1track.training import rewards
-    from r1track.trackers.mllm import MLLMTracker
 
     root = inputs["root"]
     base = load_file(str(inputs["model"] / "model.safetensors"))
@@ -124,10 +123,12 @@ def test_sft_grpo_and_tracking(inputs, monkeypatch):
         assert "kl" in h and np.isfinite(h["loss"])
     assert any(h.get("kl", 0) > 0 for h in steps)  # the policy moved away from the reference
     assert any("val/ao" in h for h in log)
+    card = (grpo_run / "model" / "README.md").read_text()  # the Hub model card, with the last val/ao
+    assert card.startswith("---\n") and "library_name: transformers" in card and "type: ao" in card
 
-    # ---- the saved GRPO model tracks by path with the transformers backend
-    backend = build_backend("transformers", model=str(grpo_run / "model"), max_new_tokens=16, device="cpu")
-    tracker = MLLMTracker(backend, crop_size=112)
+    # ---- the saved GRPO model tracks by path with the transformers backend (its r1track.json: 112-px crops)
+    tracker = r1track.load_tracker(str(grpo_run / "model"), max_new_tokens=16, device="cpu")
+    assert tracker.crop_size == 112
     seq = load("got10k", inputs["synth"], "val")[0]
     tracker.init(seq.frame(0), seq.gt[0])
     h, w = seq.frame(0).shape[:2]

@@ -204,24 +204,22 @@ class App:
         return None, description
 
     def _tracker_factory(self, model: str, crop_size, search_factor, thinking: bool) -> Callable:
-        """The factory ``r1track track`` builds for these options; the last one is kept (model loaded once)."""
-        from r1track import trackers
+        """``r1track.trackers.tracker_factory`` for these options over the command line's, as ``r1track
+        track`` builds it; the last one is kept (its model loaded once)."""
+        from r1track.cli import tracker_factory_from_args
 
         model = (model or "").strip() or self.args.model or "nano"
         key = (model, crop_size or None, search_factor or None, bool(thinking))
         if key != self._factory_key:
             self.close()
-            if model in BASELINES:
-                self._factory = trackers.factory(model)
-            else:
-                args = copy.copy(self.args)
-                args.model, args.thinking = model, bool(thinking)
-                args.crop_size = int(crop_size) if crop_size else None
-                args.search_factor = float(search_factor) if search_factor else None
-                try:
-                    self._factory = trackers.factory("mllm", args)
-                except (OSError, ValueError) as e:  # a path or hub id that does not hold a usable model
-                    raise R1TrackError(f"cannot load model {model!r}: {e}") from None
+            args = copy.copy(self.args)
+            args.model, args.thinking = model, bool(thinking)
+            args.crop_size = int(crop_size) if crop_size else None
+            args.search_factor = float(search_factor) if search_factor else None
+            try:
+                self._factory = tracker_factory_from_args(args, model if model in BASELINES else "mllm")
+            except (OSError, ValueError) as e:  # a path or hub id that does not hold a usable model
+                raise R1TrackError(f"cannot load model {model!r}: {e}") from None
             self._factory_key = key
         return self._factory
 
@@ -274,13 +272,13 @@ def iou_figure(ious: np.ndarray):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from r1track.trackers import mllm
+    from r1track.cli import add_tracker_arguments
 
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--max-frames", type=int, default=300, help="frames tracked at most per video (cut above)")
     parser.add_argument("--max-mb", type=float, default=200, help="largest upload accepted, in MB")
-    mllm.add_arguments(parser.add_argument_group("tracker (as r1track track; --model default: nano)"))
+    add_tracker_arguments(parser.add_argument_group("tracker (as r1track track; --model default: nano)"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from r1track import datasets, evaluation, report, synth
 from r1track.errors import R1TrackError
 from r1track.metrics import got10k_iou
-from r1track.trackers import factory
+from r1track.trackers import tracker_factory
 
 BASELINES = ("static", "kcf", "csrt", "oracle")
 
@@ -48,28 +48,18 @@ def _model_path(choice: str | None) -> str | None:
         return None
 
 
-def _mllm_factory(model: str):
-    """Trackers sharing one CPU model, with the settings the checkpoint was trained with (as ``eval``)."""
-    from r1track.trackers import mllm
-
-    parser = argparse.ArgumentParser()
-    mllm.add_arguments(parser)
-    return mllm.factory_from_args(parser.parse_args(["--model", model, "--device", "cpu"]))
-
-
 def _clip_ao(seq, boxes: np.ndarray) -> float:
     ious = got10k_iou(boxes[1:], seq.gt[1:], seq.meta["resolution"])
     return float(np.mean(ious[seq.meta["cover"][1:] > 0]))
 
 
 def _track_clip(seq, make, out: Path) -> None:
-    from r1track.track import track
     from r1track.video import write_annotated
 
     for how, init in (("box", {"box": seq.gt[0]}), ("text", {"text": seq.language})):
         start = f'"{seq.language}"' if how == "text" else "the first-frame box"
         try:
-            boxes = track(seq.iter_frames(), make(), **init)
+            boxes = make().track(seq.iter_frames(), **init)
         except R1TrackError as e:  # a model that cannot ground the description: say so, keep the rest
             print(f"{seq.name} from {start}: {e}")
             continue
@@ -87,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
     results = out / "results"
     names = [n.strip() for n in args.trackers.split(",") if n.strip()]
     for name in names:
-        evaluation.run(factory(name), sequences, results / name, "got10k")
+        evaluation.run(tracker_factory(name), sequences, results / name, "got10k")
     model = _model_path(args.model)
     if model:
-        make = _mllm_factory(model)
+        make = tracker_factory(model, device="cpu")  # one CPU model shared, the checkpoint's settings
         name = make().name  # r1track-<checkpoint folder>: another model never resumes these results
         evaluation.run(make, sequences, results / name, "got10k", batch_size=len(sequences))
         names.append(name)

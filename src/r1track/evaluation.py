@@ -8,11 +8,15 @@ Follows the got10k toolkit's running rules so numbers match the official ones:
   call is timed, so slow disks never lower the reported speed.
 
 Fixes what users of the toolkits complain about:
-- resumable: a sequence whose results are complete is skipped (``overwrite`` reruns it); results of a
-  sequence are written, atomically, only once all its runs have finished, so a killed run never leaves a
-  corrupt file and a resumed run ends with the same numbers as an uninterrupted one;
-- parallel over sequences (``workers`` > 1, one process each). Per-frame times of parallel runs share
-  the CPU/GPU with each other: report speeds from ``workers=1`` runs;
+- resumable: a sequence whose results are complete (parsed, finite, one box per frame) is skipped
+  (``overwrite`` reruns it); results of a sequence are written, atomically, only once all its runs
+  have finished, so a killed run never leaves a corrupt file and a resumed run ends with the same
+  numbers as an uninterrupted one; the folder's run manifest (``r1track.manifest``) must match;
+- trackers that ask a model (``unparsable``/``rejected`` counters) get their answer counts written
+  per sequence beside the results;
+- parallel over sequences (``workers`` > 1, one process each; workers die with the runner, ignore
+  Ctrl-C, which stops the runner, and are spawned, not forked, once CUDA is initialised). Per-frame
+  times of parallel runs share the CPU/GPU with each other: report speeds from ``workers=1`` runs;
 - lockstep batching for MLLM trackers (``batch_size`` > 1, trackers with ``prepare``/``commit``): up to
   ``batch_size`` sequence runs advance together, one frame each per step, with one batched
   ``backend.generate`` call per step. A frame's time in a step is the step's prepare + generate + commit
@@ -21,20 +25,22 @@ Fixes what users of the toolkits complain about:
 
 from __future__ import annotations
 
-import argparse
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from r1track import results
+from r1track import manifest, results
 from r1track.datasets.base import Sequence
 from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
@@ -55,7 +61,12 @@ def _is_complete(tracker_dir: Path, seq: Sequence, protocol: str, repetitions: i
     return results.is_complete_ope(tracker_dir, seq.name, len(seq))
 
 
-def _write(tracker_dir: Path, seq: Sequence, protocol: str, runs: list[np.ndarray], times: list[np.ndarray]):
+def _write(tracker_dir: Path, seq: Sequence, protocol: str, runs: list[np.ndarray], times: list[np.ndarray],
+           trackers: list[Any]):  # MLLM trackers count their answers
+    if all(hasattr(t, "unparsable") for t in trackers):  # written first: the results mark completion
+        results.write_answers(tracker_dir, seq.name, results.AnswerCounts(
+            (len(seq) - 1) * len(trackers), sum(t.unparsable for t in trackers),
+            sum(t.rejected for t in trackers)))
     if protocol == "got10k":
         results.write_got10k(tracker_dir, seq.name, runs, times)
     else:
@@ -120,12 +131,9 @@ def track_sequence(tracker: Tracker, seq: Sequence) -> tuple[np.ndarray, np.ndar
 
 
 def _run_sequence(factory: Callable[[], Tracker], seq: Sequence, tracker_dir: Path, protocol: str, repetitions: int):
-    runs, times = [], []
-    for _ in range(repetitions):
-        b, t = track_sequence(factory(), seq)  # a fresh tracker per run: repetitions are independent
-        runs.append(b)
-        times.append(t)
-    _write(tracker_dir, seq, protocol, runs, times)
+    trackers = [factory() for _ in range(repetitions)]  # a fresh tracker per run: repetitions are independent
+    runs, times = zip(*(track_sequence(t, seq) for t in trackers))
+    _write(tracker_dir, seq, protocol, list(runs), list(times), trackers)
 
 
 # --------------------------------------------------------------------------- lockstep batching
@@ -138,7 +146,7 @@ class _Job:
     seq_index: int
     rep: int
     seq: Sequence
-    tracker: Tracker
+    tracker: Any  # a Tracker with prepare/commit and a backend (MLLMTracker)
     boxes: np.ndarray
     times: np.ndarray
     frame: int = 1
@@ -165,19 +173,35 @@ def _generate(jobs: list[_Job], requests: list) -> list[str]:
     return replies
 
 
-def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, batch_size, on_done):
+def _call_each(jobs: list[_Job], method: str, values: list) -> list:
+    """``job.tracker.<method>(value)`` for each job; a failure names the sequence and frame."""
+    out = []
+    for job, value in zip(jobs, values):
+        try:
+            out.append(getattr(job.tracker, method)(value))
+        except Exception as e:
+            raise _failure(job.tracker, job.seq, job.frame, e) from e
+    return out
+
+
+def track_lockstep(factory: Callable[[], Tracker], sequences: list[Sequence], batch_size: int,
+                   repetitions: int = 1, todo: list[int] | None = None,
+                   on_sequence: Callable[[int, list[_Job]], None] | None = None) -> None:
+    """Up to ``batch_size`` sequence runs advance together, one frame each per step, with one batched
+    ``generate`` call per step; ``on_sequence(index, runs)`` gets each sequence's runs (``_Job``: boxes,
+    times, tracker, in repetition order) once all are done. Trackers need ``prepare``/``commit``."""
+    todo = list(range(len(sequences))) if todo is None else todo
     waiting = deque((i, r) for i in todo for r in range(repetitions))
-    pending: dict[int, dict[int, tuple]] = {i: {} for i in todo}  # sequence -> rep -> (boxes, times)
+    pending: dict[int, dict[int, _Job]] = {i: {} for i in todo}  # sequence -> rep -> finished run
     active: list[_Job] = []
 
     def finish(job: _Job):
         runs = pending[job.seq_index]
-        runs[job.rep] = (job.boxes, job.times)
-        if len(runs) == repetitions:  # all runs of the sequence are in: write them at once
-            ordered = [runs[r] for r in range(repetitions)]
-            _write(tracker_dir, job.seq, protocol, [b for b, _ in ordered], [t for _, t in ordered])
+        runs[job.rep] = job
+        if len(runs) == repetitions:  # all runs of the sequence are in: hand them over at once
             del pending[job.seq_index]
-            on_done()
+            if on_sequence is not None:
+                on_sequence(job.seq_index, [runs[r] for r in range(repetitions)])
 
     while active or waiting:
         # refill: a finished sequence run is replaced by the next waiting one
@@ -196,19 +220,8 @@ def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, 
             continue
         images = [job.seq.frame(job.frame) for job in active]  # read before timing
         start = time.perf_counter()
-        requests = []
-        for job, image in zip(active, images):
-            try:
-                requests.append(job.tracker.prepare(image))
-            except Exception as e:
-                raise _failure(job.tracker, job.seq, job.frame, e) from e
-        replies = _generate(active, requests)
-        outs = []
-        for job, reply in zip(active, replies):
-            try:
-                outs.append(job.tracker.commit(reply))
-            except Exception as e:
-                raise _failure(job.tracker, job.seq, job.frame, e) from e
+        requests = _call_each(active, "prepare", images)
+        outs = _call_each(active, "commit", _generate(active, requests))
         per_frame = (time.perf_counter() - start) / len(requests)
         still = []
         for job, out in zip(active, outs):
@@ -229,8 +242,19 @@ def _run_lockstep(factory, sequences, todo, tracker_dir, protocol, repetitions, 
 _WORKER: dict = {}
 
 
-def _worker_init(factory, sequences, tracker_dir, protocol, repetitions):
+def _worker_init(parent: int, factory, sequences, tracker_dir, protocol, repetitions):
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the runner decides
     _WORKER.update(factory=factory, sequences=sequences, tracker_dir=tracker_dir, protocol=protocol, repetitions=repetitions)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the runner dies, even by SIGKILL (no orphan keeps writing results)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the runner died before the line above took effect
+        os._exit(1)
 
 
 def _worker_run(index: int) -> int:
@@ -243,14 +267,23 @@ def _worker_run(index: int) -> int:
     return index
 
 
+def start_method(factory) -> str | None:
+    """fork where available (factories need not pickle), but spawn once CUDA is initialised here (a
+    forked CUDA context is unusable) or when the factory asks for it (``factory.spawn``: it loads a
+    model in each process)."""
+    torch = sys.modules.get("torch")
+    cuda = torch is not None and torch.cuda.is_initialized()
+    if cuda or getattr(factory, "spawn", False) or "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    return "fork"
+
+
 def _run_parallel(factory, sequences, todo, tracker_dir, protocol, repetitions, workers, on_done):
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=ctx,
+        mp_context=multiprocessing.get_context(start_method(factory)),
         initializer=_worker_init,
-        initargs=(factory, sequences, tracker_dir, protocol, repetitions),
+        initargs=(os.getpid(), factory, sequences, tracker_dir, protocol, repetitions),
     )
     try:
         futures = [pool.submit(_worker_run, i) for i in todo]
@@ -258,6 +291,10 @@ def _run_parallel(factory, sequences, todo, tracker_dir, protocol, repetitions, 
             fut.result()  # re-raises a worker's error here
             on_done()
     except BaseException:
+        # stop now, not after the running sequences (a model's can take minutes); their results are
+        # written atomically, so the killed ones simply rerun on resume
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -271,33 +308,39 @@ def default_repetitions(tracker: Tracker, protocol: str) -> int:
     return 3 if protocol == "got10k" and not getattr(tracker, "deterministic", True) else 1
 
 
+@dataclass
+class RunSummary:
+    """What ``run`` did: sequences run and skipped (complete), runs per sequence, lockstep batching."""
+
+    done: int
+    skipped: int
+    repetitions: int
+    batched: bool
+
+
 def run(
-    factory: Callable[[], Tracker] | argparse.Namespace,
-    sequences: list[Sequence] | None = None,
-    tracker_dir: str | Path | None = None,
-    protocol: str | None = None,
+    factory: Callable[[], Tracker],
+    sequences: list[Sequence],
+    tracker_dir: str | Path,
+    protocol: str,
+    *,
     repetitions: int | None = None,
     workers: int = 1,
     batch_size: int = 1,
     overwrite: bool = False,
     progress: bool = True,
-) -> dict:
-    """Track ``sequences`` with trackers from ``factory`` and write results under ``tracker_dir``.
+) -> RunSummary:
+    """Track ``sequences`` with fresh trackers from ``factory`` and write results under ``tracker_dir``.
 
-    Returns ``{"done": sequences run, "skipped": sequences whose results were complete,
-    "repetitions": runs per sequence, "batched": whether lockstep batching was used}``.
-
-    Called with parsed command-line arguments instead (the CLI's ``run(args)`` contract), it runs the
-    ``r1track eval`` command and returns its exit status."""
-    if isinstance(factory, argparse.Namespace):
-        return run_command(factory)
-    if sequences is None or tracker_dir is None or protocol is None:
-        raise TypeError("run() needs factory, sequences, tracker_dir and protocol")
+    ``repetitions``: runs per sequence (default: the toolkit's rule); ``workers``: processes over
+    sequences; ``batch_size``: sequences advanced in lockstep with one model call per step (MLLM
+    trackers); ``overwrite``: rerun complete sequences (and replace another run's folder)."""
     if protocol not in PROTOCOLS:
         raise R1TrackError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     if workers < 1 or batch_size < 1:
         raise R1TrackError("workers and batch_size must be >= 1")
-    probe = factory()  # what kind of tracker: determinism and batching support
+    results.check_names(s.name for s in sequences)
+    probe = factory()  # what kind of tracker: determinism, batching support, the manifest
     reps = default_repetitions(probe, protocol) if repetitions is None else int(repetitions)
     if reps < 1:
         raise R1TrackError("repetitions must be >= 1")
@@ -306,16 +349,20 @@ def run(
     batched = batch_size > 1 and all(hasattr(probe, a) for a in ("prepare", "commit", "backend"))
     if batched and workers > 1:
         raise R1TrackError("use either lockstep batching (batch_size > 1) or workers > 1, not both")
+    tracker_dir = Path(tracker_dir)
+    manifest.claim(tracker_dir, manifest.describe(probe), overwrite)
     del probe
 
-    tracker_dir = Path(tracker_dir)
-    tracker_dir.mkdir(parents=True, exist_ok=True)
     todo = [i for i, s in enumerate(sequences) if overwrite or not _is_complete(tracker_dir, s, protocol, reps)]
-    skipped = len(sequences) - len(todo)
     bar = tqdm(total=len(todo), desc=tracker_dir.name, unit="seq", disable=not progress or not todo)
     try:
         if batched:
-            _run_lockstep(factory, sequences, todo, tracker_dir, protocol, reps, batch_size, lambda: bar.update())
+            def write(i: int, runs: list[_Job]) -> None:
+                _write(tracker_dir, sequences[i], protocol, [j.boxes for j in runs], [j.times for j in runs],
+                       [j.tracker for j in runs])
+                bar.update()
+
+            track_lockstep(factory, sequences, batch_size, reps, todo, write)
         elif workers > 1 and len(todo) > 1:
             _run_parallel(factory, sequences, todo, tracker_dir, protocol, reps, workers, lambda: bar.update())
         else:
@@ -324,103 +371,4 @@ def run(
                 bar.update()
     finally:
         bar.close()
-    return {"done": len(todo), "skipped": skipped, "repetitions": reps, "batched": batched}
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from r1track.datasets import DATASETS
-    from r1track.trackers import TRACKERS
-
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
-    parser.add_argument("--split", default=None, help="dataset split (e.g. val, test)")
-    parser.add_argument("--tracker", required=True, choices=TRACKERS)
-    parser.add_argument("--name", default=None, help="results folder name (default: the tracker's name)")
-    parser.add_argument("--results", type=Path, default=None, help="results dir (default: runs/<dataset>[_<split>])")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes over sequences")
-    parser.add_argument("--repetitions", type=int, default=None, help="runs per sequence (default: toolkit rule)")
-    parser.add_argument("--batch-size", type=int, default=1, help="MLLM: sequences advanced together per model call")
-    parser.add_argument("--overwrite", action="store_true", help="rerun sequences whose results exist")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
-    parser.add_argument("--sequences", default=None, help="comma-separated sequence names to run")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    try:
-        from r1track.trackers import mllm
-    except ImportError as e:  # optional dependencies missing: baselines still work
-        parser.set_defaults(mllm_unavailable=str(e))
-    else:
-        group = parser.add_argument_group("MLLM tracker")
-        mllm.add_arguments(group)
-
-
-def select_sequences(sequences: list[Sequence], names: str | None = None, limit: int | None = None) -> list[Sequence]:
-    """Keep the named sequences (in the given order) and/or the first ``limit``; unknown names are an error."""
-    if names:
-        by_name = {s.name: s for s in sequences}
-        wanted = [n.strip() for n in names.split(",") if n.strip()]
-        missing = [n for n in wanted if n not in by_name]
-        if missing:
-            raise R1TrackError(f"unknown sequence(s): {', '.join(missing)}")
-        sequences = [by_name[n] for n in wanted]
-    if limit is not None:
-        sequences = sequences[: max(limit, 0)]
-    return sequences
-
-
-def default_results_dir(dataset: str, split: str | None) -> Path:
-    return Path("runs") / (f"{dataset}_{split}" if split else dataset)
-
-
-def has_ground_truth(sequences: list[Sequence]) -> bool:
-    """True when some frame after the first is annotated (not the case for test splits)."""
-    return any(len(s) > 1 and np.isfinite(s.gt[1:]).all(axis=1).any() for s in sequences)
-
-
-def _folder_name(name: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name).strip("._")
-    return safe or "tracker"
-
-
-def run_command(args: argparse.Namespace) -> int:
-    from r1track import datasets, report
-    from r1track.trackers import factory as make_factory
-
-    if args.tracker == "mllm" and getattr(args, "mllm_unavailable", None):
-        raise R1TrackError(f"the mllm tracker cannot be loaded: {args.mllm_unavailable}")
-    sequences = datasets.load(args.dataset, args.root, args.split)
-    sequences = select_sequences(sequences, args.sequences, args.limit)
-    if not sequences:
-        raise R1TrackError(f"no sequences to run in {args.root}")
-    protocol = datasets.protocol(args.dataset)
-    factory = make_factory(args.tracker, args)
-    # the default folder is the tracker's own name, so two MLLM checkpoints never share (and wrongly
-    # resume from) one folder
-    name = args.name or _folder_name(getattr(factory(), "name", args.tracker))
-    results_dir = args.results or default_results_dir(args.dataset, args.split)
-    counts = run(
-        factory,
-        sequences,
-        results_dir / name,
-        protocol,
-        repetitions=args.repetitions,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
-    print(
-        f"{name}: {counts['done']} sequence(s) run, {counts['skipped']} already complete, "
-        f"{counts['repetitions']} run(s) each -> {results_dir / name}",
-        file=sys.stderr,
-    )
-    if args.workers > 1:
-        print(f"note: times were measured with {args.workers} processes sharing the machine; "
-              "report speeds from a --workers 1 run", file=sys.stderr)
-    if has_ground_truth(sequences):
-        scores = report.report(sequences, protocol, results_dir, trackers=[name])
-        print(report.format_table(scores, protocol))
-    return 0
-
+    return RunSummary(len(todo), len(sequences) - len(todo), reps, batched)

@@ -34,6 +34,7 @@ is canonical). The same UAV123 results score 66.1 (pytracking), 68.1 (pysot) and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def got10k_iou(pred: np.ndarray, gt: np.ndarray, resolution: tuple[float, float]
 def got10k_summary(ious: np.ndarray, times: np.ndarray | None = None, curve: bool = True) -> dict:
     """AO, SR0.5, SR0.75 (and the 101-point success curve) of concatenated IoUs (+ speed from times)."""
     ious = np.asarray(ious, dtype=np.float64).ravel()
-    out = {
+    out: dict[str, Any] = {
         "ao": _float(np.mean(ious)) if len(ious) else None,
         "sr50": _float(np.mean(ious > 0.5)) if len(ious) else None,
         "sr75": _float(np.mean(ious > GOT10K_THRESHOLDS[75])) if len(ious) else None,
@@ -337,7 +338,7 @@ def score_ope(sequences, tracker_dir: str | Path) -> dict:
     if missing:
         raise R1TrackError(f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
                            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
-    per_seq, curves, all_times, by_attr = {}, {}, [], {}
+    per_seq, curves, all_times, by_attr = {}, {}, [], {}  # type: ignore[var-annotated]
     for seq in sequences:
         boxes, times = results.read_ope(tracker_dir, seq.name, len(seq.gt), truncate=_truncates(seq))
         c = ope_curves(boxes, seq.gt, seq.absent)

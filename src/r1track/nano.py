@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from r1track.errors import R1TrackError
@@ -38,15 +38,12 @@ NANO_MIN_PIXELS = 56 * 56
 NANO_MAX_PIXELS = 112 * 112  # whole frames for grounding are shrunk to about 112 x 112 (<= 16 tokens)
 SYSTEM_MESSAGE = "You are a helpful assistant."
 
-# Text rotary positions. Qwen2.5-VL splits the rotary frequencies of a head into contiguous (t, h, w)
-# sections ([16, 24, 24] of 64 in the 3B model): at theta 1e6 and a 32-dim head the width section would
-# only get frequencies below 2e-3 rad per position, so across a 4x4 grid of image tokens the answer
-# tokens barely tell columns apart and a from-scratch model ignores the image (measured: after 1500 SFT
-# steps its answers were the same for a black search image; a toy "box of one square" task showed no
-# image use in 300 steps). transformers' Qwen2.5-VL assigns section i to axis i % 3, so sixteen 1-wide
-# sections interleave t, h, w over all frequencies (what Qwen3-VL made standard as mrope_interleaved):
-# rows and columns both get 0.1..0.75 rad per position, and the toy learns to read the image within
-# 100 steps. Theta 100 keeps text contexts (~200 tokens) inside the slowest period (~480 tokens).
+# Text rotary positions. Contiguous (t, h, w) sections at theta 1e6 and a 32-dim head give the width
+# axis only frequencies below 2e-3 rad per position: answer tokens cannot tell a 4x4 grid's columns
+# apart and a from-scratch model ignores the image (benchmarks/README.md, "Nano R1-Track"). Sixteen
+# 1-wide sections (transformers assigns section i to axis i % 3) interleave t, h, w over all
+# frequencies, as Qwen3-VL's mrope_interleaved; theta 100 keeps ~200-token contexts inside the slowest
+# period (~480 tokens).
 NANO_ROPE_THETA = 100.0
 NANO_MROPE_SECTION = [1] * 16
 
@@ -128,7 +125,7 @@ def build_tokenizer(seed: int = 0):
     """The nano tokenizer: Qwen2's pre-tokenizer and byte-level BPE with merges learnt on our texts,
     the Qwen2.5-VL added tokens after them, ``<|im_end|>`` as end of turn, ``<|endoftext|>`` as padding."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # a lazy v5 alias
 
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()

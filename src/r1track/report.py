@@ -13,12 +13,16 @@ import argparse
 import io
 import json
 import math
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from r1track import metrics
+from r1track import datasets, metrics, results
+from r1track.atomic import atomic_write_bytes, atomic_write_text
 from r1track.errors import DataError, R1TrackError
+from r1track.manifest import MANIFEST
 
 PROTOCOLS = ("got10k", "ope")
 
@@ -29,6 +33,8 @@ COLUMNS = {
     "ope": [("AUC", "auc", "{:.3f}"), ("Prec", "precision", "{:.3f}"), ("NPrec", "norm_precision", "{:.3f}"),
             ("FPS", "speed_fps", "{:.2f}")],
 }
+# share of failed model answers above which a tracker's scores come with a warning
+FAILURE_WARNING = 0.05
 # the headline score each protocol ranks by
 MAIN = {"got10k": "ao", "ope": "auc"}
 # breakdown name -> key of the score dict that holds it, per protocol
@@ -40,32 +46,71 @@ def _check_protocol(protocol: str) -> None:
         raise R1TrackError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
 
 
-def tracker_names(results_dir: str | Path) -> list[str]:
-    """Every tracker folder in ``results_dir`` (hidden folders excluded), sorted."""
+def tracker_names(results_dir: str | Path, sequences) -> list[str]:
+    """The tracker folders of ``results_dir``, sorted: those with a run manifest or with results of
+    one of ``sequences`` (hidden folders and strays, such as plots written there, excluded)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise DataError(results_dir, "results folder is missing")
-    return sorted(p.name for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.name for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and ((p / MANIFEST).is_file() or any(results.has_results(p, s.name) for s in sequences)))
+
+
+def _folder(results_dir: Path, name: str) -> str:
+    """The folder of the tracker ``name`` as typed: exact, else the one folder equal ignoring case
+    (results of ``eval --tracker csrt`` by r1track versions that wrote ``CSRT/``)."""
+    if (results_dir / name).is_dir():
+        return name
+    same = [p.name for p in results_dir.iterdir() if p.is_dir() and p.name.lower() == name.lower()] \
+        if results_dir.is_dir() else []
+    if len(same) != 1:
+        raise DataError(results_dir / name, f"no results for tracker {name!r}")
+    return same[0]
 
 
 def report(sequences, protocol: str, results_dir: str | Path, trackers: list[str] | None = None) -> dict:
     """Score each tracker of ``results_dir`` (or just ``trackers``) over ``sequences``.
 
     Returns ``{tracker: score dict}``, the score dicts of ``metrics.score_got10k`` / ``score_ope``
-    (``{"overall": {...}, "sequences": {name: {...}}, ...}``)."""
+    (``{"overall": {...}, "sequences": {name: {...}}, ...}``) with ``"answers"`` (``answer_summary``)
+    for trackers that ask a model."""
     _check_protocol(protocol)
+    results.check_names(s.name for s in sequences)
     results_dir = Path(results_dir)
-    names = tracker_names(results_dir) if trackers is None else list(trackers)
+    names = tracker_names(results_dir, sequences) if trackers is None else [_folder(results_dir, t) for t in trackers]
     if not names:
         raise R1TrackError(f"{results_dir}: no tracker results to report")
     score = metrics.score_got10k if protocol == "got10k" else metrics.score_ope
     out = {}
     for name in names:
-        tracker_dir = results_dir / name
-        if not tracker_dir.is_dir():
-            raise DataError(tracker_dir, f"no results for tracker {name!r}")
-        out[name] = score(sequences, tracker_dir)
+        out[name] = score(sequences, results_dir / name)
+        if (answers := answer_summary(sequences, results_dir / name)) is not None:
+            out[name]["answers"] = answers
     return out
+
+
+def answer_summary(sequences, tracker_dir: str | Path) -> dict | None:
+    """The model's answer counts over ``sequences`` (``results.AnswerCounts`` fields and
+    ``failure_rate``, overall and per sequence), or None for trackers that ask no model."""
+    counts = results.read_answers(tracker_dir, [s.name for s in sequences])
+    if not counts:
+        return None
+    total = results.AnswerCounts(*(sum(getattr(c, k) for c in counts.values()) for k in ("answers", "unparsable", "rejected")))
+    row = lambda c: {**asdict(c), "failure_rate": c.failure_rate}
+    return {**row(total), "sequences": {name: row(c) for name, c in counts.items()}}
+
+
+def print_answers(summaries: dict) -> None:
+    """One line per tracker with its answer failures; a warning above ``FAILURE_WARNING``."""
+    for name, s in summaries.items():
+        if s is None:
+            continue
+        print(f"{name}: {s['unparsable']} of {s['answers']} answers unparsable, {s['rejected']} rejected "
+              f"({s['failure_rate']:.1%} failed)")
+        if s["failure_rate"] > FAILURE_WARNING:
+            print(f"WARNING: {name}: {s['failure_rate']:.1%} of the model's answers gave no usable box (the "
+                  "tracker kept its previous box): the scores measure these failures, not only the model",
+                  file=sys.stderr)
 
 
 def _ranked(scores: dict, protocol: str) -> list[str]:
@@ -136,8 +181,6 @@ def to_json(scores: dict) -> dict:
 
 def write_json(scores: dict, out: str | Path) -> Path:
     """``{tracker: {"overall": {...}, "sequences": {name: {...}}, ...}}``, written atomically."""
-    from r1track.results import atomic_write_text
-
     out = Path(out)
     atomic_write_text(out, json.dumps(to_json(scores), indent=2, allow_nan=False) + "\n")
     return out
@@ -203,8 +246,6 @@ def protocol_label(protocol: str) -> str:
 
 
 def _save_atomic(fig, path: Path) -> None:
-    from r1track.results import atomic_write_bytes
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     atomic_write_bytes(path, buf.getvalue())
@@ -214,9 +255,7 @@ def _save_atomic(fig, path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from r1track.datasets import DATASETS
-
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--dataset", required=True, choices=datasets.DATASETS)
     parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", default=None, help="dataset split (e.g. val)")
     parser.add_argument("--results", required=True, type=Path, help="results dir holding one folder per tracker")
@@ -230,16 +269,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from r1track import datasets
-    from r1track.evaluation import select_sequences
-
     protocol = datasets.protocol(args.dataset)
-    sequences = select_sequences(datasets.load(args.dataset, args.root, args.split), args.sequences, args.limit)
+    sequences = datasets.select(datasets.load(args.dataset, args.root, args.split), args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences in {args.root}")
     trackers = [t.strip() for t in args.trackers.split(",") if t.strip()] if args.trackers else None
     scores = report(sequences, protocol, args.results, trackers)
     print(format_table(scores, protocol))
+    print_answers({name: s.get("answers") for name, s in scores.items()})
     if args.by_class:
         if protocol != "got10k":
             raise R1TrackError("--by-class is for the GOT-10k protocol; use --by-attribute")

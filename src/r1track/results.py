@@ -1,65 +1,36 @@
-"""Result files of both protocols, atomic writes, and evaluation-server submission zips.
+"""Result files of both protocols: layouts, writers, the one reader, completeness for resume.
 
 Layouts (see docs/architecture.md):
 - GOT-10k protocol: ``<tracker_dir>/<seq>/<seq>_001.txt`` ... (one file per run, ``x,y,w,h`` per frame,
   frame 0 included) and ``<seq>_time.txt`` (one row per frame, one column of seconds per run). The time
   file is written last, so a complete time file marks a complete sequence (used to resume).
 - One-pass protocol: ``<tracker_dir>/<seq>.txt`` and ``<tracker_dir>/times/<seq>_time.txt``.
+- Both: ``<tracker_dir>/r1track-answers/<seq>.json``, the model's answer counts (trackers that ask a
+  model), written before the results.
 
 Readers accept ``,``, tab or space delimiters and report bad input as ``DataError(path, message, line)``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
+import json
 import os
 import re
-import tempfile
-import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from r1track.atomic import atomic_write_text
 from r1track.errors import DataError, R1TrackError
 
 BOX_FORMAT = "%.3f,%.3f,%.3f,%.3f\n"  # the got10k toolkit's precision
 TIME_FORMAT = "%.8f"
-_TO_SPACE = str.maketrans(",\t\r", "   ")
-
-
-# ---------------------------------------------------------------- atomic writes
-
-
-def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
-
-    A temporary file in the same folder is renamed over the target (same file system, so the rename is
-    atomic); on failure the temporary file is removed and an existing file is left untouched.
-    ``sync=False`` skips the fsync, for bulk files whose set is marked complete by a later synced file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        # mkstemp creates 0600 files; results are meant to be shared like any other output
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
-    atomic_write_bytes(path, text.encode(encoding))
+_TO_SPACE = bytes.maketrans(b",\t\r", b"   ")
+_TO_SPACE_STR = str.maketrans(",\t\r", "   ")
 
 
 # ---------------------------------------------------------------- formatting and parsing
@@ -115,87 +86,52 @@ def _read_body(path: str | Path, n_rows: int | None, truncate: bool) -> tuple[by
     return body, n_lines
 
 
-def parse_csv_tables(bodies: list[bytes], cols: list[int]) -> list[np.ndarray] | None:
-    """Parse several comma-separated numeric tables, table i with exactly ``cols[i]`` values per line,
-    in one multi-threaded pass per column count (pyarrow's CSV reader; its float parsing is correctly
-    rounded, so values are bit-identical to ``float(text)``).
-
-    Returns None when anything else is there (tabs or spaces, nan or inf, empty fields, ragged or
-    blank lines, other text): the caller then takes the general, line-by-line path that accepts every
-    delimiter and names the culprit line.
-    """
-    import pyarrow as pa
-    from pyarrow import csv
-
-    out: list[np.ndarray | None] = [None] * len(bodies)
-    for c in sorted(set(cols)):
-        members = [i for i, k in enumerate(cols) if k == c]
-        data = b"\n".join(bodies[i] for i in members)
-        if data.translate(None, b"0123456789.-+eE,\r\n"):
-            return None
-        names = [str(k) for k in range(c)]
-        try:
-            table = csv.read_csv(
-                pa.py_buffer(data),
-                read_options=csv.ReadOptions(column_names=names),
-                parse_options=csv.ParseOptions(ignore_empty_lines=False),
-                convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
-            )
-        except pa.ArrowInvalid:
-            return None
-        lines = [bodies[i].count(b"\n") + 1 for i in members]
-        if table.num_rows != sum(lines) or any(col.null_count for col in table.columns):
-            return None
-        values = np.column_stack([col.to_numpy() for col in table.columns])
-        for i, end, n in zip(members, np.cumsum(lines), lines):
-            out[i] = values[end - n:end]
-    return out
-
-
-def _parse_general(path: Path, body: bytes, n_lines: int, want: int) -> np.ndarray:
-    """Any float syntax Python accepts (nan, inf, exponents); names the first bad line."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(path, "is not a text file") from None
-    try:  # numpy's C parser; it skips blank lines, hence the shape check
-        table = np.loadtxt(io.StringIO(text.replace(",", " ")), dtype=np.float64, comments=None,
-                           ndmin=2)
+def _parse(path: str | Path, body: bytes, n_lines: int, want: int) -> np.ndarray:
+    """The one parser of result files: numpy's C reader over the body with every delimiter made a
+    space (any float syntax Python accepts, nan and inf too); on a shape or syntax error, a look at
+    the lines names the first bad one."""
+    text = body.translate(_TO_SPACE)
+    try:  # loadtxt skips blank lines, hence the shape check
+        table = np.loadtxt(io.BytesIO(text), dtype=np.float64, comments=None, ndmin=2, encoding="utf-8")
         if table.shape == (n_lines, want):
             return table
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         pass
-    lines = text.split("\n")
+    try:
+        lines = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise DataError(path, "is not a text file") from None
     for i, line in enumerate(lines):
-        row = line.translate(_TO_SPACE).split()
+        row = line.translate(_TO_SPACE_STR).split()
         if len(row) != want:
             raise DataError(path, f"expected {want} values, found {len(row)}: {line.strip()!r}", i + 1)
         try:
             [float(v) for v in row]
         except ValueError:
             raise DataError(path, f"not a number: {line.strip()!r}", i + 1) from None
-    return np.array([line.translate(_TO_SPACE).split() for line in lines], dtype=np.float64)
+    raise DataError(path, "is not a table of numbers")
 
 
-def read_tables(specs: list[tuple[Path, int | None, int, bool, bool]]) -> list[np.ndarray]:
-    """Read several numeric tables at once; each spec is (path, n_rows, n_cols, allow_nan, truncate).
-
-    See ``read_table``; reading together lets one pass parse them all.
-    """
+def read_tables(specs: list[tuple[str | Path, int | None, int, bool, bool]]) -> list[np.ndarray]:
+    """Read several numeric tables; each spec is (path, n_rows, n_cols, allow_nan, truncate), see
+    ``read_table``. Tables with the same column count are parsed in one pass."""
     loaded = [_read_body(p, n_rows, truncate) for p, n_rows, _, _, truncate in specs]
-    tables = parse_csv_tables([body for body, _ in loaded], [s[2] for s in specs])
-    if tables is not None:
-        return tables  # nan and inf never pass the fast path
-    tables = []
-    for (path, _, n_cols, allow_nan, _), (body, n_lines) in zip(specs, loaded):
-        fast = parse_csv_tables([body], [n_cols])
-        table = fast[0] if fast is not None else _parse_general(Path(path), body, n_lines, n_cols)
+    tables: list = [None] * len(specs)
+    for cols in {s[2] for s in specs}:
+        members = [i for i, s in enumerate(specs) if s[2] == cols]
+        lines = [loaded[i][1] for i in members]
+        try:  # one C pass over every table of this width; a bad one is then found file by file
+            values = _parse("", b"\n".join(loaded[i][0] for i in members), sum(lines), cols)
+        except DataError:
+            values = np.concatenate([_parse(specs[i][0], *loaded[i], cols) for i in members])
+        for i, end, n in zip(members, np.cumsum(lines), lines):
+            tables[i] = values[end - n:end]
+    for (path, _, _, allow_nan, _), (body, _), table in zip(specs, loaded, tables):
         bad = np.isinf(table) if allow_nan else ~np.isfinite(table)
         if bad.any():
             i = int(np.flatnonzero(bad.any(1))[0])
             line = body.split(b"\n")[i].decode("utf-8", "replace")
             raise DataError(path, f"value is not finite: {line.strip()!r}", i + 1)
-        tables.append(table)
     return tables
 
 
@@ -211,14 +147,16 @@ def read_table(path: str | Path, n_rows: int | None, n_cols: int, *, allow_nan: 
     return read_tables([(Path(path), n_rows, n_cols, allow_nan, truncate)])[0]
 
 
-def count_rows(path: Path) -> int | None:
-    """Number of non-blank-tail lines, or None if the file is missing (cheap: no parsing)."""
-    try:
-        data = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    data = data.rstrip()
-    return data.count(b"\n") + 1 if data else 0
+def check_names(names: Iterable[str], what: str = "sequence name") -> None:
+    """Names become file and folder names: refuse ones that would leave the tracker folder (``..``,
+    absolute, with a path separator) and duplicates (their results would overwrite each other)."""
+    seen = set()
+    for name in names:
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0") or os.path.isabs(name):
+            raise R1TrackError(f"unsafe {what} {name!r}: it must be one file name, without / or \\")
+        if name in seen:
+            raise R1TrackError(f"duplicate {what} {name!r}: results of both would share one file")
+        seen.add(name)
 
 
 # ---------------------------------------------------------------- GOT-10k layout
@@ -254,9 +192,15 @@ def _got10k_listing(tracker_dir: str | Path, seq_name: str, as_str: bool = False
     return [make(n) for _, n in found], (make(time_name) if time_name in names else None)
 
 
+def has_results(tracker_dir: str | Path, seq_name: str) -> bool:
+    """Whether ``tracker_dir`` holds a result file of the sequence (either protocol)."""
+    return bool(_got10k_listing(tracker_dir, seq_name)[0]) or ope_file(tracker_dir, seq_name).is_file()
+
+
 def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray],
                  times: list[np.ndarray]) -> None:
     """Write all runs of one sequence; the time file last, so it marks a complete sequence."""
+    check_names([seq_name])
     if not runs or len(runs) != len(times):
         raise ValueError(f"{seq_name}: need one time array per run, got {len(runs)} runs "
                          f"and {len(times)} time arrays")
@@ -308,15 +252,19 @@ def read_got10k_many(tracker_dir: str | Path, items: list[tuple[str, int]]
 
 def is_complete_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int,
                        repetitions: int) -> bool:
-    """Cheap resume check: run files 1..repetitions and the time file exist with ``n_frames`` rows."""
-    for run in range(1, repetitions + 1):
-        if count_rows(got10k_run_file(tracker_dir, seq_name, run)) != n_frames:
-            return False
-    time_file = got10k_time_file(tracker_dir, seq_name)
-    if count_rows(time_file) != n_frames:
+    """Resume check: run files 1..repetitions hold ``n_frames`` finite boxes and the time file
+    ``n_frames`` rows of ``repetitions`` columns (content parsed, so a cut or garbled file reruns)."""
+    specs = [(got10k_run_file(tracker_dir, seq_name, r), n_frames, 4, False, False)
+             for r in range(1, repetitions + 1)]
+    return _readable(specs + [(got10k_time_file(tracker_dir, seq_name), n_frames, repetitions, True, False)])
+
+
+def _readable(specs) -> bool:
+    try:
+        read_tables(specs)
+    except DataError:
         return False
-    with time_file.open(encoding="utf-8", errors="replace") as f:
-        return len(f.readline().translate(_TO_SPACE).split()) == repetitions
+    return True
 
 
 # ---------------------------------------------------------------- one-pass layout
@@ -333,6 +281,7 @@ def ope_time_file(tracker_dir: str | Path, seq_name: str) -> Path:
 def write_ope(tracker_dir: str | Path, seq_name: str, boxes: np.ndarray,
               times: np.ndarray | None = None) -> None:
     """Write one sequence's boxes (and times); the box file last, so it marks a complete sequence."""
+    check_names([seq_name])
     b = _check_boxes(boxes, seq_name)
     time_file = ope_time_file(tracker_dir, seq_name)
     if times is None:
@@ -363,101 +312,45 @@ def read_ope(tracker_dir: str | Path, seq_name: str, n_frames: int, truncate: bo
     return boxes, times
 
 
-def is_complete_ope(tracker_dir: str | Path, seq_name: str, n_frames: int,
-                    truncate: bool = False) -> bool:
-    rows = count_rows(ope_file(tracker_dir, seq_name))
-    return rows is not None and (rows == n_frames or (truncate and rows > n_frames))
+def is_complete_ope(tracker_dir: str | Path, seq_name: str, n_frames: int) -> bool:
+    """Resume check: the box file holds ``n_frames`` finite boxes (what the runner writes)."""
+    return _readable([(ope_file(tracker_dir, seq_name), n_frames, 4, False, False)])
 
 
-# ---------------------------------------------------------------- submission zips
+# ---------------------------------------------------------------- answer counts
 
 
-def _write_zip(out_zip: Path, members: Iterable[tuple[Path, str]], overwrite: bool) -> Path:
-    out_zip = Path(out_zip)
-    if out_zip.exists() and not overwrite:
-        raise R1TrackError(f"{out_zip} already exists; pass --overwrite (overwrite=True) to replace it")
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_zip.name}.", suffix=".tmp", dir=out_zip.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for path, arcname in members:
-                zf.write(path, arcname)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_zip)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return out_zip
+@dataclass
+class AnswerCounts:
+    """A model's answers over a sequence's runs: how many, how many held no box, how many boxes the
+    tracker refused (degenerate); the tracker kept its previous box for both."""
+
+    answers: int = 0
+    unparsable: int = 0
+    rejected: int = 0
+
+    @property
+    def failure_rate(self) -> float:
+        return (self.unparsable + self.rejected) / self.answers if self.answers else 0.0
 
 
-def _raise_incomplete(problems: list[str], total: int, what: str) -> None:
-    if problems:
-        shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
-        raise R1TrackError(f"{len(problems)} of {total} sequences have missing or bad {what} "
-                           f"results, nothing packed: {shown}")
+def answers_file(tracker_dir: str | Path, seq_name: str) -> Path:
+    return Path(tracker_dir) / "r1track-answers" / f"{seq_name}.json"
 
 
-def pack_got10k_test(tracker_dir: str | Path, sequences, out_zip: str | Path,
-                     overwrite: bool = False) -> Path:
-    """Zip GOT-10k results for the evaluation server: the root holds one folder per sequence with its
-    run files and time file. Every sequence must be present and valid, else nothing is written."""
-    members, problems = [], []
-    for seq in sequences:
+def write_answers(tracker_dir: str | Path, seq_name: str, counts: AnswerCounts) -> None:
+    atomic_write_text(answers_file(tracker_dir, seq_name), json.dumps(asdict(counts)) + "\n")
+
+
+def read_answers(tracker_dir: str | Path, seq_names: Iterable[str]) -> dict[str, AnswerCounts]:
+    """The answer counts of the named sequences that have them."""
+    out = {}
+    for name in seq_names:
+        path = answers_file(tracker_dir, name)
         try:
-            runs, times = read_got10k(tracker_dir, seq.name, len(seq))
-            if times is None:
-                raise DataError(got10k_time_file(tracker_dir, seq.name), "time file is missing")
-        except DataError as e:
-            problems.append(str(e))
+            out[name] = AnswerCounts(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
             continue
-        for f in got10k_run_files(tracker_dir, seq.name):
-            members.append((f, f"{seq.name}/{f.name}"))
-        members.append((got10k_time_file(tracker_dir, seq.name), f"{seq.name}/{seq.name}_time.txt"))
-    _raise_incomplete(problems, len(sequences), "GOT-10k")
-    return _write_zip(Path(out_zip), members, overwrite)
-
-
-def pack_trackingnet(tracker_dir: str | Path, sequences, out_zip: str | Path,
-                     overwrite: bool = False) -> Path:
-    """Zip TrackingNet results: ``<seq>.txt`` files at the root, every sequence present and finite."""
-    members, problems = [], []
-    for seq in sequences:
-        path = ope_file(tracker_dir, seq.name)
-        try:
-            read_table(path, len(seq), 4)  # the server cannot score NaN: insist on finite boxes
-        except DataError as e:
-            problems.append(str(e))
-            continue
-        members.append((path, path.name))
-    _raise_incomplete(problems, len(sequences), "TrackingNet")
-    return _write_zip(Path(out_zip), members, overwrite)
-
-
-# ---------------------------------------------------------------- command `r1track pack`
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=["got10k", "trackingnet"],
-                        help="submission format of the evaluation server")
-    parser.add_argument("--dataset", required=True, help="dataset name (as `r1track eval` uses)")
-    parser.add_argument("--root", required=True, help="dataset root folder")
-    parser.add_argument("--split", default="test", help="dataset split (default: test)")
-    parser.add_argument("--results", required=True, help="results folder holding <tracker>/")
-    parser.add_argument("--tracker", required=True, help="tracker name (sub-folder of --results)")
-    parser.add_argument("--out", required=True, help="zip file to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing zip")
-
-
-def run(args: argparse.Namespace) -> int:
-    from r1track import datasets
-
-    sequences = datasets.load(args.dataset, args.root, args.split)
-    tracker_dir = Path(args.results) / args.tracker
-    if not tracker_dir.is_dir():
-        raise DataError(tracker_dir, "results folder is missing")
-    pack = pack_got10k_test if args.format == "got10k" else pack_trackingnet
-    out = pack(tracker_dir, sequences, args.out, overwrite=args.overwrite)
-    print(f"packed {len(sequences)} sequences into {out}")
-    return 0
+        except (ValueError, TypeError) as e:
+            raise DataError(path, f"not an answer-counts file ({e})") from None
+    return out

@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from r1track.atomic import atomic_write_bytes, atomic_write_text
 from r1track.errors import R1TrackError
-from r1track.results import atomic_write_bytes, atomic_write_text
 
 SPLITS = ("train", "val", "test")
 # Deliberately not multiples of 28 (the Qwen-VL patch grid), so resizing paths get exercised.
@@ -224,7 +224,7 @@ class Sprite:
 
     shape: str
     colour: str
-    rgb: tuple[float, float, float]
+    rgb: tuple[float, ...]  # (r, g, b)
     shade_angle: float
     shade: float  # brightness varies by +-shade across the object
     core: float  # relative size of the darker inner copy of the shape (0: none)
@@ -423,7 +423,7 @@ def plan_sequence(seed: int, split: str, index: int, frames: int, size: tuple[in
     cls = size_class(first[0], W, H)
     distractors = tuple(_distractor(extras, target, frames, (W, H))
                         for _ in range(int(extras.choice(4, p=(0.25, 0.35, 0.25, 0.15)))))
-    occluders = []
+    occluders: list = []
     for _ in range(int(extras.choice(3, p=(0.3, 0.45, 0.25)))):
         occ = occluder_track(extras, target, frames)
         # frame 0 must show the whole target, as GOT-10k's first frames do

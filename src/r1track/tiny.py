@@ -203,7 +203,7 @@ def _tokenizer_key(ranks_file: Path, added: tuple[tuple[str, bool], ...]) -> str
 
 def _build_qwen_tokenizer(ranks_file: Path, added: tuple[tuple[str, bool], ...]):
     from tokenizers import AddedToken
-    from transformers import Qwen2TokenizerFast  # the v5 alias of Qwen2Tokenizer
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # the v5 alias of Qwen2Tokenizer
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
     converter = TikTokenConverter(vocab_file=str(ranks_file), pattern=QWEN2_PRETOKENIZE_REGEX)

@@ -1,37 +1,36 @@
 """Track one video or frame folder: ``r1track track INPUT (--box x,y,w,h | --text ...) --model M --out F``.
 
-Python API: ``track(frames, tracker, box=None, text=None) -> (N, 4) xywh boxes``; the first row is the
-initial box (given, or found from ``text`` by the tracker's grounding request). ``track_video`` is the
-whole command once the tracker is built (track, write the boxes file and the annotated video); the web
-app (``r1track app``) runs the same function.
+The command of ``Tracker.track`` (Python: ``r1track.load_tracker(model).track(frames, box=...)``): the
+first row of the boxes is the initial box (given, or found from ``text`` by the tracker's grounding request).
+``track_video`` is the whole command once the tracker is built (track, write the boxes file and the annotated
+video); the web app (``r1track app``) runs the same function.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from r1track.atomic import atomic_write_text
 from r1track.datasets.base import read_image
 from r1track.errors import DataError, R1TrackError
-from r1track.results import atomic_write_text, format_boxes
+from r1track.results import format_boxes
 from r1track.trackers.base import Tracker
 from r1track.video import write_annotated
 
 
-def track(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: str | None = None) -> np.ndarray:
-    """Run ``tracker`` over ``frames`` (RGB uint8), initialised on the first one; (N, 4) xywh boxes."""
-    return track_timed(frames, tracker, box, text)[0]
-
-
-def track_timed(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: str | None = None):
-    """``track`` plus the seconds each frame took in the tracker (frame 0: init), decoding excluded."""
+def track_timed(frames, tracker: Tracker, box=None, text: str | None = None, progress: bool = False):
+    """``Tracker.track`` plus the seconds each frame took in the tracker (frame 0: init), decoding excluded."""
     if box is None and not text:
         raise R1TrackError("give an initial box or a text description of the target")
-    it = iter(frames)
+    frames = open_input(frames)
+    it = iter(tqdm(frames, total=_length(frames), unit="frame", disable=not progress))
     try:
         first = next(it)
     except StopIteration:
@@ -46,6 +45,22 @@ def track_timed(frames: Iterable[np.ndarray], tracker: Tracker, box=None, text: 
         boxes.append(np.asarray(tracker.update(frame), dtype=np.float64).reshape(4))
         times.append(time.perf_counter() - start)
     return np.stack(boxes), np.asarray(times)
+
+
+def open_input(frames) -> Iterable[np.ndarray]:
+    """A video file or frame folder (str or Path) as lazily decoded frames; other iterables unchanged."""
+    if not isinstance(frames, (str, os.PathLike)):
+        return frames
+    from r1track.datasets.folder import open_frames
+
+    files, _ = open_frames(Path(frames))
+    if len(files) == 0:
+        raise DataError(Path(frames), "holds no frames")
+    return iter_frames(files)
+
+
+def _length(frames) -> int | None:
+    return len(frames) if hasattr(frames, "__len__") else None
 
 
 def iter_frames(frames, limit: int | None = None) -> Iterator[np.ndarray]:
@@ -100,7 +115,7 @@ def parse_box_arg(text: str) -> np.ndarray:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from r1track.trackers import mllm
+    from r1track.cli import add_tracker_arguments
 
     parser.add_argument("input", type=Path, help="a video file or a folder of frames")
     start = parser.add_mutually_exclusive_group(required=True)
@@ -110,12 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, default=None, help="also write an annotated video (.mp4)")
     parser.add_argument("--fps", type=float, default=None, help="annotated video frame rate (default: source)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    mllm.add_arguments(parser.add_argument_group("MLLM tracker"))
+    add_tracker_arguments(parser.add_argument_group("MLLM tracker"))
 
 
 def run(args: argparse.Namespace) -> int:
+    from r1track.cli import tracker_factory_from_args
     from r1track.datasets.folder import open_frames
-    from r1track.trackers.mllm import factory_from_args
 
     box = parse_box_arg(args.box) if args.box else None
     for out in (args.out, args.video):  # before loading a model, not after tracking
@@ -124,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     frames, _ = open_frames(args.input)
     if len(frames) == 0:
         raise DataError(args.input, "holds no frames")
-    tracker = factory_from_args(args)()
+    tracker = tracker_factory_from_args(args)()
     try:
         boxes, times = track_video(frames, tracker, box, args.text, boxes_out=args.out, video_out=args.video,
                                    fps=args.fps, overwrite=args.overwrite)

@@ -36,7 +36,7 @@ def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, f
         raise ValueError(f"{len(labels)} labels for {len(boxes)} boxes")
     tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{out_path.suffix or '.mp4'}")
     bgr = tuple(int(c) for c in color[::-1])
-    fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(out_path.suffix.lower(), "mp4v"))
+    fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(out_path.suffix.lower(), "mp4v"))  # type: ignore[attr-defined]
     writer, n = None, 0
     try:
         for i, frame in enumerate(frames):

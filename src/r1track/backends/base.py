@@ -32,7 +32,7 @@ class Backend(ABC):
     def generate(self, requests: list[Request]) -> list[str]:
         """Answer every request (batched where the backend can); one string per request, in order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- optional: most backends hold nothing to release
         """Release resources (servers, engines, thread pools)."""
 
 

@@ -125,7 +125,7 @@ class OpenAIBackend(Backend):
             try:
                 raw = self.client.chat.completions.with_raw_response.create(
                     model=self.model_name,
-                    messages=messages,
+                    messages=messages,  # type: ignore[arg-type]  # our chat dicts are what the API takes
                     max_tokens=self.max_new_tokens,
                     temperature=self.temperature,
                     extra_body=self.extra_body or None,

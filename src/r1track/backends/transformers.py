@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 from r1track.backends.base import Backend, Request, check_request, to_pil
 from r1track.errors import R1TrackError
 
@@ -125,7 +124,7 @@ class TransformersBackend(Backend):
             model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
         except (OSError, ValueError) as e:
             raise R1TrackError(f"cannot load {name} with transformers: {e}") from e
-        return model.to(pick_device(device)).eval(), processor
+        return model.to(pick_device(device)).eval(), processor  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ generation
     def prompts(self, requests: list[Request]) -> list[str]:
@@ -136,7 +135,7 @@ class TransformersBackend(Backend):
         ]
 
     def _generate_options(self) -> dict:
-        options = dict(max_new_tokens=self.max_new_tokens)
+        options: dict = {"max_new_tokens": self.max_new_tokens}
         if self.temperature == 0:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:

@@ -36,3 +36,16 @@ def load(name: str, root: str | Path, split: str | None = None) -> list[Sequence
 def protocol(name: str) -> str:
     """How the dataset is run and scored: "got10k" (GOT-10k) or "ope" (one-pass evaluation)."""
     return "got10k" if _checked(name) == "got10k" else "ope"
+
+
+def select(sequences: list[Sequence], names: str | None = None, limit: int | None = None) -> list[Sequence]:
+    """Keep the named sequences (comma-separated, in that order) and/or the first ``limit``; unknown
+    names are an error."""
+    if names:
+        by_name = {s.name: s for s in sequences}
+        wanted = [n.strip() for n in names.split(",") if n.strip()]
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise R1TrackError(f"unknown sequence(s): {', '.join(missing)}")
+        sequences = [by_name[n] for n in wanted]
+    return sequences if limit is None else sequences[: max(limit, 0)]

@@ -8,7 +8,8 @@ import re
 from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence as Seq
+from typing import Iterator
+from typing import Sequence as Seq
 
 import cv2
 import numpy as np

@@ -1,4 +1,5 @@
-"""Tracker registry: names for the command line, and factories that build fresh tracker instances."""
+"""Building trackers: ``load_tracker(model)`` for a ready tracker, ``tracker_factory`` for runners that
+need a fresh tracker per sequence run."""
 
 from __future__ import annotations
 
@@ -8,26 +9,40 @@ from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
 from r1track.trackers.baselines import CSRT, KCF, Oracle, Static
 
-TRACKERS = ("csrt", "kcf", "oracle", "static", "mllm")
-
-_BASELINES = {"csrt": CSRT, "kcf": KCF, "oracle": Oracle, "static": Static}
-
-
-def factory(name: str, args=None) -> Callable[[], Tracker]:
-    """A zero-argument callable returning a new tracker each call.
-
-    Baselines: the class itself (picklable, so process pools can rebuild trackers). ``"mllm"``: the MLLM
-    tracker's factory built from the command-line ``args``; it loads one backend/model and shares it
-    across all the instances it makes."""
-    if name in _BASELINES:
-        return _BASELINES[name]
-    if name == "mllm":
-        try:
-            from r1track.trackers import mllm
-        except ImportError as e:  # optional dependencies (transformers, torch, openai) missing
-            raise R1TrackError(f"the mllm tracker cannot be loaded: {e} (pip install 'r1track[mllm]')") from e
-        return mllm.factory_from_args(args)
-    raise R1TrackError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKERS)}")
+BASELINES: dict[str, type[Tracker]] = {"csrt": CSRT, "kcf": KCF, "oracle": Oracle, "static": Static}
+TRACKERS = (*BASELINES, "mllm")
 
 
-__all__ = ["TRACKERS", "factory", "Tracker", "CSRT", "KCF", "Oracle", "Static"]
+def tracker_factory(model: str | None = None, backend: str = "transformers", **options) -> Callable[[], Tracker]:
+    """A zero-argument callable returning a new tracker each call (see ``load_tracker``).
+
+    Baselines: the class itself (picklable, so process pools can rebuild trackers). A model: MLLM trackers
+    sharing one backend, loaded once here."""
+    if model in BASELINES:
+        if options:
+            raise R1TrackError(f"the {model} baseline takes no options, got {', '.join(sorted(options))}")
+        return BASELINES[model]
+    try:
+        from r1track.trackers import mllm
+    except ImportError as e:  # optional dependencies (transformers, torch, openai) missing
+        raise R1TrackError(f"the mllm tracker cannot be loaded: {e} (pip install 'r1track[mllm]')") from e
+    return mllm.factory(model, backend, **options)
+
+
+def load_tracker(model: str | None = None, backend: str = "transformers", **options) -> Tracker:
+    """A ready tracker.
+
+    ``model``: ``"nano"`` (the packaged model), a local checkpoint folder, a Hugging Face hub id, or the
+    model name a server knows (``backend="openai"``, with ``base_url=...``); or a weight-free baseline:
+    ``"csrt"``, ``"kcf"``, ``"static"``, ``"oracle"``. ``backend``: ``"transformers"``, ``"vllm"``,
+    ``"openai"`` or ``"oracle"`` (a diagnostic that answers the ground truth; needs no model).
+    ``options``: the tracker's (``crop_size``, ``template_factor``, ``search_factor``, ``prompt``,
+    ``thinking``, ``pad``, ``max_scale_change``, ``scale_smoothing``, ``template_refresh``,
+    ``three_image``, ``family``), defaulting to the checkpoint's ``r1track.json`` settings, and the
+    backend's (``device``, ``dtype``, ``max_new_tokens``, ``temperature``, ``min_pixels``,
+    ``max_pixels``, ``base_url``, ``api_key``, ...). None means unset."""
+    return tracker_factory(model, backend, **options)()
+
+
+__all__ = ["BASELINES", "TRACKERS", "load_tracker", "tracker_factory", "Tracker", "CSRT", "KCF", "Oracle",
+           "Static"]

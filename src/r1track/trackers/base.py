@@ -1,4 +1,5 @@
-"""The tracker interface (the got10k toolkit's, plus text initialisation and a determinism flag)."""
+"""The tracker interface (the got10k toolkit's, plus text initialisation, a determinism flag and
+``track`` over a whole video)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Tracker(ABC):
 
     name: str = "tracker"
     deterministic: bool = True
+    truth: np.ndarray | None = None  # the ground truth, set by runners when ``wants_ground_truth``
 
     @abstractmethod
     def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
@@ -24,3 +26,10 @@ class Tracker(ABC):
     @abstractmethod
     def update(self, image: np.ndarray) -> np.ndarray:
         """Return the target's box (xywh, float64 of shape (4,)) in ``image``; never NaN."""
+
+    def track(self, frames, box=None, text: str | None = None, progress: bool = False) -> np.ndarray:
+        """Track ``frames`` (a video file, a folder of frames, or any iterable of RGB uint8 arrays) from
+        ``box`` (xywh in the first frame) or ``text``; (N, 4) xywh boxes, row 0 the initial box."""
+        from r1track.track import track_timed
+
+        return track_timed(frames, self, box, text, progress)[0]

@@ -7,7 +7,8 @@ coordinates to crop pixels, mapped to the frame and clipped to it.
 
 Failure policy: a reply without a usable box, or whose box is degenerate (non-finite, or narrower or
 shorter than 1 px once clipped to the frame, which includes inverted corners), keeps the previous
-frame box -- in frame pixels, so failures never drift -- and counts in ``self.failures``. Outputs are
+frame box -- in frame pixels, so failures never drift -- and counts in ``self.unparsable`` or
+``self.rejected`` (``self.failures`` is their sum). Outputs are
 always finite, inside the frame, with positive size.
 
 Optional improvements (all off by default, so the default is the reference method):
@@ -34,10 +35,10 @@ advance many sequences with one batched ``backend.generate`` call.
 
 from __future__ import annotations
 
-import argparse
 import functools
+import inspect
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,14 +46,20 @@ from r1track.backends.base import Backend, Request
 from r1track.boxes import iou, is_valid, xywh_to_xyxy, xyxy_to_xywh
 from r1track.crops import PADS, Crop, clip_box, crop_region, extract
 from r1track.errors import R1TrackError
-from r1track.families import FAMILIES, Family, get_family
+from r1track.families import Family, get_family
 from r1track.parsing import parse_box, parse_grounding
-from r1track.prompts import PROMPT_IMAGES, PROMPTS, THREE_IMAGE_VARIANT, format_box, grounding_messages, tracking_messages
+from r1track.prompts import (
+    PROMPT_IMAGES,
+    PROMPTS,
+    THREE_IMAGE_VARIANT,
+    format_box,
+    grounding_messages,
+    tracking_messages,
+)
 from r1track.trackers.base import Tracker
 
 REFRESH_STREAK = 3
 REFRESH_IOU = 0.6
-BACKENDS = ("transformers", "vllm", "openai", "oracle")
 
 
 class MLLMTracker(Tracker):
@@ -96,7 +103,7 @@ class MLLMTracker(Tracker):
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
-        self.failures = 0
+        self.unparsable = self.rejected = 0  # answers without a box, answers whose box was refused
         self.frame_index = 0
         self.template: np.ndarray | None = None
         self.template_text = ""
@@ -113,14 +120,18 @@ class MLLMTracker(Tracker):
         return bool(getattr(self.backend, "wants_ground_truth", False))
 
     @property
-    def deterministic(self) -> bool:  # greedy decoding unless the backend says otherwise
+    def failures(self) -> int:
+        return self.unparsable + self.rejected
+
+    @property
+    def deterministic(self) -> bool:  # type: ignore[override]  # greedy decoding unless the backend says otherwise
         return bool(getattr(self.backend, "deterministic", True))
 
     # ------------------------------------------------------------------ tracking
     def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
         image = _as_frame(image)
         size = (image.shape[1], image.shape[0])
-        self.frame_index, self.failures, self._pending = 0, 0, None
+        self.frame_index, self.unparsable, self.rejected, self._pending = 0, 0, 0, None
         if box is None:
             if not text:
                 raise ValueError("init needs a box (x, y, w, h) or a text description")
@@ -153,7 +164,7 @@ class MLLMTracker(Tracker):
             texts = [self.template_text, self._recent[1]]
         else:
             images, texts = [self.template, search], [self.template_text]
-        meta = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
+        meta: dict[str, Any] = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
         truth = self._truth(self.frame_index)
         if truth is not None:
             meta["truth"] = xywh_to_xyxy(crop.to_crop(truth))
@@ -168,20 +179,20 @@ class MLLMTracker(Tracker):
             raise RuntimeError("commit() called without a prepared request")
         crop, size, image = self._pending
         self._pending = None
-        box = self._answer_box(reply, crop, size)
+        model_xyxy = parse_box(reply)
+        box = None if model_xyxy is None else self._answer_box(model_xyxy, crop, size)
         ok = box is not None
         if ok:
             self.box = box
+        elif model_xyxy is None:
+            self.unparsable += 1
         else:
-            self.failures += 1
+            self.rejected += 1
         self._after(image, ok)
         return self.box.copy()
 
     # ------------------------------------------------------------------ helpers
-    def _answer_box(self, reply, crop: Crop, size) -> np.ndarray | None:
-        model_xyxy = parse_box(reply)
-        if model_xyxy is None:
-            return None
+    def _answer_box(self, model_xyxy: np.ndarray, crop: Crop, size) -> np.ndarray | None:
         with np.errstate(all="ignore"):
             crop_xyxy = self.family.decode(model_xyxy, (crop.size, crop.size))
             box = crop.to_frame(xyxy_to_xywh(crop_xyxy))
@@ -237,7 +248,7 @@ class MLLMTracker(Tracker):
         """Box of ``text`` on the whole frame from one grounding request (model coordinates of the
         processor-resized frame -> frame pixels)."""
         size = (image.shape[1], image.shape[0])
-        meta = {"kind": "ground", "family": self.family.name, "image_size": size}
+        meta: dict[str, Any] = {"kind": "ground", "family": self.family.name, "image_size": size}
         truth = self._truth(0)
         if truth is not None:
             meta["truth"] = xywh_to_xyxy(truth)
@@ -288,64 +299,22 @@ def _resolve_family(backend, family) -> Family:
 
 def _default_name(backend) -> str:
     """Results-folder name: the model's, so two checkpoints never share (and resume from) one folder."""
+    from r1track.manifest import fingerprint
+
     model = getattr(backend, "model_name", None) or getattr(backend, "model", None)
     if isinstance(model, (str, os.PathLike)) and str(model):
-        return "r1track-" + os.path.basename(os.path.normpath(str(model)))
+        files = fingerprint(model)  # every checkpoint is DIR/model after training: tell them apart
+        return "r1track-" + os.path.basename(os.path.normpath(str(model))) + (f"-{files[:8]}" if files else "")
     return "r1track-" + str(getattr(backend, "name", type(backend).__name__.lower()))
 
 
-# ---------------------------------------------------------------------- command-line options
-
-def add_arguments(parser) -> None:
-    """MLLM tracker and backend options (works on a parser or an argument group)."""
-    parser.add_argument("--model", default=None,
-                        help="model id or local path (or served model name); 'nano': the packaged nano model")
-    parser.add_argument("--backend", default="transformers", choices=BACKENDS, help="how the model runs")
-    parser.add_argument("--family", default=None, choices=sorted(FAMILIES),
-                        help="coordinate family (default: from the model config)")
-    # None: the checkpoint's r1track.json (what it was trained with) when it has one, else TRACKER_DEFAULTS
-    parser.add_argument("--prompt", default=None, choices=list(PROMPTS), help="prompt variant (default: current)")
-    parser.add_argument("--crop-size", type=int, default=None, help="template and search crop size (px, default 336)")
-    parser.add_argument("--template-factor", type=float, default=None, help="template crop side / box size (default 4)")
-    parser.add_argument("--search-factor", type=float, default=None, help="search crop side / box size (default 4)")
-    parser.add_argument("--pad", default="constant", choices=PADS, help="padding outside the frame")
-    parser.add_argument("--thinking", action="store_true", help="ask for <think> reasoning and an <answer>")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation limit (default: backend's)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: greedy)")
-    parser.add_argument("--min-pixels", type=int, default=None, help="processor resize: minimum image pixels")
-    parser.add_argument("--max-pixels", type=int, default=None, help="processor resize: maximum image pixels")
-    parser.add_argument("--device", default=None, help="transformers: device (cuda, cpu, ...)")
-    parser.add_argument("--dtype", default=None, help="transformers/vllm: weights dtype (bfloat16, float32, ...)")
-    parser.add_argument("--base-url", default=None, help="openai: server URL (e.g. http://localhost:8000/v1)")
-    parser.add_argument("--api-key", default=None, help="openai: API key (default: $OPENAI_API_KEY or 'EMPTY')")
-    parser.add_argument("--concurrency", type=int, default=None, help="openai: parallel requests")
-    parser.add_argument("--oracle-noise", type=float, default=None,
-                        help="oracle: corner jitter, as a fraction of the box size")
-    parser.add_argument("--oracle-garbage-rate", type=float, default=None,
-                        help="oracle: fraction of replies replaced by unusable text")
-    parser.add_argument("--max-scale-change", type=float, default=None,
-                        help="limit the per-frame box scale change to this ratio (e.g. 1.5)")
-    parser.add_argument("--scale-smoothing", type=float, default=None,
-                        help="move the box size only this fraction (0..1] towards each answer's")
-    parser.add_argument("--template-refresh", type=int, default=None,
-                        help="refresh the template from a stable frame at most every N frames")
-    parser.add_argument("--three-image", action="store_true", help="template + recent frame + search prompt")
-
-
-def backend_kwargs(args: argparse.Namespace) -> dict:
-    """The options of ``add_arguments`` that configure the backend (unset ones left to its defaults)."""
-    keys = ("model", "family", "device", "dtype", "max_new_tokens", "temperature", "min_pixels", "max_pixels",
-            "base_url", "api_key", "concurrency")
-    kwargs = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    for option, key in (("oracle_noise", "noise"), ("oracle_garbage_rate", "garbage_rate")):
-        if getattr(args, option, None) is not None:
-            kwargs[key] = getattr(args, option)
-    return kwargs
-
+# ---------------------------------------------------------------------- building trackers from a model name
 
 # Tracker options a checkpoint may set in its r1track.json (see r1track.nano), and their defaults.
 TRACKER_DEFAULTS = {"prompt": "current", "template_factor": 4.0, "search_factor": 4.0, "crop_size": 336,
                     "max_scale_change": None, "scale_smoothing": None}
+# MLLMTracker's own keyword options; every other option of ``factory`` configures the backend
+TRACKER_OPTIONS = tuple(p for p in inspect.signature(MLLMTracker.__init__).parameters if p not in ("self", "backend"))
 NANO_ALIAS = "nano"
 
 
@@ -364,47 +333,35 @@ def checkpoint_settings(model) -> dict:
         return {}
     from r1track.nano import read_settings
 
-    return read_settings(model)
+    return read_settings(os.fspath(model))
 
 
-def tracker_kwargs(args: argparse.Namespace, settings: dict | None = None) -> dict:
-    """MLLMTracker options: the command line's, else the checkpoint's ``settings``, else the defaults."""
-    settings = settings or {}
-
-    def pick(key):
-        value = getattr(args, key, None)
-        return value if value is not None else settings.get(key, TRACKER_DEFAULTS[key])
-
-    return {
-        "family": getattr(args, "family", None) or settings.get("family"),
-        "prompt": pick("prompt"),
-        "template_factor": pick("template_factor"),
-        "search_factor": pick("search_factor"),
-        "crop_size": pick("crop_size"),
-        "thinking": args.thinking,
-        "pad": getattr(args, "pad", "constant"),
-        "max_scale_change": pick("max_scale_change"),
-        "scale_smoothing": pick("scale_smoothing"),
-        "template_refresh": args.template_refresh,
-        "three_image": args.three_image,
-    }
+def tracker_kwargs(options: dict, settings: dict | None = None) -> dict:
+    """MLLMTracker options: those given (None: unset), else the checkpoint's ``settings``, else the defaults."""
+    given = {k: v for k, v in options.items() if k in TRACKER_OPTIONS and v is not None}
+    saved = {k: v for k, v in (settings or {}).items() if k in TRACKER_OPTIONS}
+    return {**TRACKER_DEFAULTS, **saved, **given}
 
 
-def factory_from_args(args: argparse.Namespace) -> Callable[[], MLLMTracker]:
-    """A factory of trackers sharing one backend (the model is loaded once, here)."""
+def factory(model=None, backend: str = "transformers", **options) -> Callable[[], MLLMTracker]:
+    """A factory of trackers sharing one backend (the model is loaded once, here).
+
+    ``options`` are MLLMTracker's (``prompt``, ``crop_size``, ``search_factor``, ``thinking``, ...; unset
+    ones come from the checkpoint's ``r1track.json``, else ``TRACKER_DEFAULTS``) and the backend's
+    (``device``, ``dtype``, ``max_new_tokens``, ``base_url``, ...); ``family`` goes to both."""
     from r1track.backends import build_backend
 
-    if args.backend != "oracle" and not getattr(args, "model", None):
-        raise R1TrackError(f"--model is required with the {args.backend} backend")
-    model = resolve_model(getattr(args, "model", None))
-    kwargs = tracker_kwargs(args, checkpoint_settings(model))
+    if backend != "oracle" and not model:
+        raise R1TrackError(f"a model is required with the {backend} backend")
+    model = resolve_model(model)
+    kwargs = tracker_kwargs(options, checkpoint_settings(model))
     # fail on bad tracker options before paying for a model load
     MLLMTracker(_NullBackend(), **kwargs)
-    backend_options = backend_kwargs(args)
+    backend_options = {k: v for k, v in options.items()
+                       if v is not None and (k not in TRACKER_OPTIONS or k == "family")}
     if model is not None:
         backend_options["model"] = model
-    backend = build_backend(args.backend, **backend_options)
-    return functools.partial(MLLMTracker, backend, **kwargs)
+    return functools.partial(MLLMTracker, build_backend(backend, **backend_options), **kwargs)
 
 
 class _NullBackend(Backend):

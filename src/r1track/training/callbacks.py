@@ -3,7 +3,8 @@
 Rewards say how well single answers score on training pairs; ``val/ao`` says whether the policy tracks:
 every ``every_n_steps`` optimiser steps (and whenever the trainer evaluates) the current weights run
 ``MLLMTracker`` (greedy, ``TransformersBackend`` wrapping the live model and processor, model in eval
-mode, then back to train mode) over the first frames of the validation sequences, and these are logged:
+mode, then back to train mode) over the first frames of the validation sequences -- all of them in
+lockstep, one batched generate call per frame, through the evaluation runner's loop -- and these are logged:
 
 - ``val/ao``: GOT-10k average overlap over those frames -- the toolkit's rule via ``r1track.metrics``
   (frame 0 dropped, only frames with cover > 0 scored when the dataset has cover labels, boxes bounded
@@ -21,47 +22,50 @@ process. Rewards are logged by TRL itself (``rewards/<fn>/mean``, plus the rewar
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Any
+
 import numpy as np
 from transformers import Trainer, TrainerCallback
 
-from r1track.datasets.base import Sequence
+from r1track.datasets.base import Sequence, VideoFrames
 
 
-def _resolution(seq: Sequence, first_frame: np.ndarray) -> tuple[float, float]:
-    res = seq.meta.get("resolution")
-    if res is None:
-        return float(first_frame.shape[1]), float(first_frame.shape[0])
-    return float(res[0]), float(res[1])
+def _head(seq: Sequence, n: int) -> Sequence:
+    """The first ``n`` frames of ``seq`` (cover labels and visibility cut alike)."""
+    if n >= len(seq):
+        return seq
+    frames: Any = [seq.frames[i] for i in range(n)] if isinstance(seq.frames, VideoFrames) else seq.frames[:n]
+    meta = {**seq.meta, **({"cover": seq.meta["cover"][:n]} if "cover" in seq.meta else {})}
+    visible = None if seq.visible_ratio is None else seq.visible_ratio[:n]
+    return dataclasses.replace(seq, frames=frames, gt=seq.gt[:n], visible_ratio=visible, meta=meta)
 
 
-def _cover(seq: Sequence, n: int) -> np.ndarray | None:
-    cover = seq.meta.get("cover")
-    if cover is None:
-        cover = seq.visible_ratio
-    return None if cover is None else np.asarray(cover)[:n]
-
-
-def track_sequences(tracker, sequences: list[Sequence], max_frames: int | None = None) -> dict:
-    """Track each sequence from its first box; GOT-10k-style scores of the frames tracked."""
+def track_sequences(factory, sequences: list[Sequence], max_frames: int | None = None) -> dict:
+    """Track each sequence from its first box with trackers from ``factory`` -- all sequences in lockstep
+    through the evaluation runner's batched loop when the trackers batch (MLLM trackers) -- and score the
+    frames tracked as the GOT-10k toolkit does."""
+    from r1track.evaluation import track_lockstep, track_sequence
     from r1track.metrics import got10k_sequence_ious, got10k_summary
 
-    ious, failures, frames = [], 0, 0
-    for seq in sequences:
-        n = len(seq) if max_frames is None else min(len(seq), max_frames)
-        if n < 2:
-            continue
-        first = seq.frame(0)
-        tracker.init(first, seq.gt[0])
-        boxes = [np.asarray(seq.gt[0], dtype=np.float64)]
-        for i in range(1, n):
-            boxes.append(np.asarray(tracker.update(seq.frame(i)), dtype=np.float64))
-        failures += int(getattr(tracker, "failures", 0))
-        frames += n - 1
-        gt = np.asarray(seq.gt[:n], dtype=np.float64)
-        ious.append(got10k_sequence_ious([np.stack(boxes)], gt, _cover(seq, n), _resolution(seq, first)))
+    cut = [_head(s, len(s) if max_frames is None else max_frames) for s in sequences]
+    cut = [s for s in cut if len(s) >= 2]
+    runs: dict[int, tuple[np.ndarray, int]] = {}  # sequence -> (boxes, failed answers)
+    if cut and hasattr(factory(), "prepare"):
+        track_lockstep(factory, cut, batch_size=len(cut),
+                       on_sequence=lambda i, jobs: runs.__setitem__(i, (jobs[0].boxes, jobs[0].tracker.failures)))
+    for i, seq in enumerate(cut):
+        if i not in runs:
+            tracker = factory()
+            runs[i] = (track_sequence(tracker, seq)[0], int(getattr(tracker, "failures", 0)))
+    ious = [got10k_sequence_ious([runs[i][0]], seq.gt, seq.meta.get("cover", seq.visible_ratio),
+                                 seq.meta.get("resolution") or seq.frame(0).shape[1::-1])
+            for i, seq in enumerate(cut)]
+    frames = sum(len(s) - 1 for s in cut)
     summary = got10k_summary(np.concatenate(ious) if ious else np.zeros(0))
     return {"ao": summary["ao"], "sr50": summary["sr50"],
-            "parse_failures": failures / frames if frames else None, "frames": frames}
+            "parse_failures": sum(f for _, f in runs.values()) / frames if frames else None, "frames": frames}
 
 
 class TrackingValidationCallback(TrainerCallback):
@@ -106,8 +110,8 @@ class TrackingValidationCallback(TrainerCallback):
             with self._generation_model(model) as live, torch.no_grad():
                 backend = TransformersBackend(live, processor=self.processor, family=self.family,
                                               max_new_tokens=self.max_new_tokens, temperature=0.0)
-                tracker = MLLMTracker(backend, family=self.family, **self.tracker_options)
-                result = track_sequences(tracker, self.sequences, self.max_frames)
+                factory = functools.partial(MLLMTracker, backend, family=self.family, **self.tracker_options)
+                result = track_sequences(factory, self.sequences, self.max_frames)
         finally:
             model.train(was_training)
         return result

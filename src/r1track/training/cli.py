@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recipe overrides by dotted key, values in YAML, e.g. trainer.num_train_epochs=1")
     # Plain parse_args takes all positionals at their first run ("grpo"), so overrides written after the
     # options would be rejected; the intermixed parse collects them wherever they are.
-    parser.parse_args = parser.parse_intermixed_args
+    parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
 
 
 def run(args: argparse.Namespace) -> int:

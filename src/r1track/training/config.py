@@ -1,4 +1,4 @@
-"""Training recipes: one YAML file per run, loaded into typed dataclasses plus TRL's own config.
+"""Training recipes: one YAML file per run, validated by pydantic models plus TRL's own config.
 
 A recipe has these top-level keys (see ``recipes/*.yaml``)::
 
@@ -9,8 +9,9 @@ A recipe has these top-level keys (see ``recipes/*.yaml``)::
     batch:  {...}               # BatchArgs: prompts per optimiser step / per rollout, any GPU count
     trainer: {...}              # fields of trl.GRPOConfig / trl.SFTConfig, passed through unchanged
 
-Unknown keys anywhere (our sections or TRL's fields) raise :class:`~r1track.errors.DataError` naming
-the file, the line and the key. ``key=value`` overrides (dotted paths, values parsed as YAML) are
+Unknown keys and wrong value types anywhere (our sections or TRL's fields) raise
+:class:`~r1track.errors.DataError` naming the file, the line and the key (pydantic finds them; the YAML
+node of the key gives the line). ``key=value`` overrides (dotted paths, values parsed as YAML) are
 applied before checking, e.g. ``trainer.learning_rate=2e-6 model.lora=null``.
 
 ``batch`` exists because TRL counts its batch sizes in completions per device, while the reference
@@ -25,13 +26,12 @@ import copy
 import dataclasses
 import os
 import re
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from r1track.errors import DataError, R1TrackError
 
@@ -41,8 +41,12 @@ STAGES = ("sft", "grpo")
 # --------------------------------------------------------------------------- recipe sections
 
 
-@dataclass
-class LoraArgs:
+class _Section(BaseModel):
+    # strict: no silent "3" -> 3 or true -> 1; YAML already gives numbers, lists and mappings their types
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LoraArgs(_Section):
     """A LoRA adapter (peft). ``all-linear``: every linear layer but the output head, vision tower included."""
 
     rank: int = 12
@@ -51,8 +55,7 @@ class LoraArgs:
     target_modules: str | list[str] = "all-linear"
 
 
-@dataclass
-class ModelArgs:
+class ModelArgs(_Section):
     """The checkpoint to train and how to load it."""
 
     name_or_path: str = ""
@@ -67,8 +70,7 @@ class ModelArgs:
     max_pixels: int | None = None
 
 
-@dataclass
-class BuildArgs:
+class BuildArgs(_Section):
     """Build the pair dataset at start-up from a tracking dataset (instead of a saved one)."""
 
     dataset: str = ""  # a name of r1track.datasets.DATASETS
@@ -76,11 +78,10 @@ class BuildArgs:
     split: str | None = "train"
     samples: int | None = None  # None: the pairs module's default (one per sequence)
     seed: int = 0
-    options: dict = field(default_factory=dict)  # fields of r1track.training.pairs.PairOptions
+    options: dict = Field(default_factory=dict)  # fields of r1track.training.pairs.PairOptions
 
 
-@dataclass
-class ValidationArgs:
+class ValidationArgs(_Section):
     """Sequences tracked with the live policy during training; their AO is logged as ``val/ao``."""
 
     dataset: str = ""
@@ -90,39 +91,40 @@ class ValidationArgs:
     max_frames: int | None = 50  # frames per sequence (from the first); None: all
     every_n_steps: int = 100  # optimiser steps between runs; 0: only when the trainer evaluates
     max_new_tokens: int = 64  # answer budget per frame (no-think answers need ~20 tokens)
-    tracker: dict = field(default_factory=dict)  # keyword options of r1track.trackers.mllm.MLLMTracker
+    tracker: dict = Field(default_factory=dict)  # keyword options of r1track.trackers.mllm.MLLMTracker
 
 
-@dataclass
-class DataArgs:
+class DataArgs(_Section):
     train: str | None = None  # a pair dataset saved by `r1track build-pairs`
     build: BuildArgs | None = None  # or: build one now
     validation: ValidationArgs | None = None
 
 
-@dataclass
-class RewardArgs:
-    names: list[str] = field(default_factory=list)  # names in r1track.training.rewards.REWARDS
+class RewardArgs(_Section):
+    names: list[str] = Field(default_factory=list)  # names in r1track.training.rewards.REWARDS
     weights: list[float] | None = None  # one per name; None: all 1.0
 
 
-@dataclass
-class BatchArgs:
+class BatchArgs(_Section):
     """Batch sizes in prompts over all processes, as the reference states them."""
 
     prompts_per_step: int = 0  # prompts per optimiser step (GRPO: each with num_generations completions)
     prompts_per_rollout: int | None = None  # GRPO: prompts generated for at once, then split into steps
 
 
-@dataclass
-class Recipe:
+class Recipe(_Section):
     stage: str = ""
-    model: ModelArgs = field(default_factory=ModelArgs)
-    data: DataArgs = field(default_factory=DataArgs)
-    trainer: dict = field(default_factory=dict)
+    model: ModelArgs = Field(default_factory=ModelArgs)
+    data: DataArgs = Field(default_factory=DataArgs)
+    trainer: dict = Field(default_factory=dict)
     rewards: RewardArgs | None = None
     batch: BatchArgs | None = None
-    path: Path | None = None  # the file it came from (not a YAML key)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file it came from (not a YAML key)."""
+        return self._path
 
 
 # --------------------------------------------------------------------------- YAML with line numbers
@@ -144,10 +146,6 @@ _Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
-
-
-def _parse_value(text: str):
-    return yaml.load(text, Loader=_Loader)
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -180,77 +178,8 @@ class _Source:
         for n in range(len(keys), 0, -1):
             if keys[:n] in self.overrides:
                 return DataError(self.path, f"override {self.overrides[keys[:n]]!r}: {message}")
-        line = None
-        for n in range(len(keys), 0, -1):
-            if keys[:n] in self.lines:
-                line = self.lines[keys[:n]]
-                break
+        line = next((self.lines[keys[:n]] for n in range(len(keys), 0, -1) if keys[:n] in self.lines), None)
         return DataError(self.path, message, line)
-
-
-# --------------------------------------------------------------------------- dict -> dataclasses
-
-
-def _optional_inner(tp):
-    """``X | None`` -> X (else None)."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return None
-
-
-def _check_type(value, tp) -> bool:
-    if tp is Any:
-        return True
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_check_type(value, a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is list:
-        (inner,) = typing.get_args(tp) or (Any,)
-        return isinstance(value, list) and all(_check_type(v, inner) for v in value)
-    if origin is dict or tp is dict:
-        return isinstance(value, dict)
-    if isinstance(tp, type):
-        return isinstance(value, tp)
-    return True
-
-
-def _type_name(tp) -> str:
-    return str(tp).replace("typing.", "") if not isinstance(tp, type) else tp.__name__
-
-
-def _build(cls, data, keys: tuple[str, ...], source: _Source):
-    where = ".".join(keys) or "the recipe"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise source.error(keys, f"{where} must be a mapping of keys, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.name != "path"]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        k = unknown[0]
-        raise source.error(keys + (str(k),), f"unknown key {'.'.join(keys + (str(k),))!r}; "
-                                              f"known keys of {where}: {', '.join(names)}")
-    kwargs = {}
-    for name, value in data.items():
-        tp = hints[name]
-        inner = _optional_inner(tp) or tp
-        if dataclasses.is_dataclass(inner) and value is not None:
-            kwargs[name] = _build(inner, value, keys + (name,), source)
-        elif not _check_type(value, tp):
-            raise source.error(keys + (name,), f"{'.'.join(keys + (name,))} must be {_type_name(tp)}, "
-                                               f"got {value!r}")
-        else:
-            kwargs[name] = copy.deepcopy(value)
-    return cls(**kwargs)
 
 
 def _apply_overrides(raw: dict, overrides: list[str]) -> dict[tuple[str, ...], str]:
@@ -265,9 +194,34 @@ def _apply_overrides(raw: dict, overrides: list[str]) -> dict[tuple[str, ...], s
             if not isinstance(node.get(k), dict):
                 node[k] = {}
             node = node[k]
-        node[keys[-1]] = _parse_value(text)
+        node[keys[-1]] = yaml.load(text, Loader=_Loader)
         applied[keys] = item
     return applied
+
+
+def _section_fields(keys: tuple[str, ...]) -> list[str]:
+    """The keys of the recipe section at ``keys``."""
+    section: Any = Recipe
+    for k in keys:
+        hint = section.model_fields[k].annotation
+        section = next(t for t in typing.get_args(hint) or (hint,) if isinstance(t, type) and issubclass(t, BaseModel))
+    return list(section.model_fields)
+
+
+def _validation_error(error: ValidationError, raw: dict, source: _Source) -> DataError:
+    """pydantic's first complaint as a DataError naming the key (its dotted path) and its line."""
+    first = error.errors()[0]
+    keys: tuple[str, ...] = ()
+    node: Any = raw
+    for part in first["loc"]:  # the part of the location that exists in the recipe (not union tags)
+        if not isinstance(node, dict) or part not in node:
+            break
+        keys, node = keys + (str(part),), node[part]
+    where = ".".join(keys) or "the recipe"
+    if first["type"] == "extra_forbidden":
+        return source.error(keys, f"unknown key {where!r}; known keys of {'.'.join(keys[:-1]) or 'the recipe'}: "
+                                  f"{', '.join(_section_fields(keys[:-1]))}")
+    return source.error(keys, f"{where}: {first['msg'].lower()}, got {first['input']!r}")
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -291,8 +245,11 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not isinstance(raw, dict):
         raise DataError(path, "a recipe must be a mapping with stage, model, data and trainer keys")
     source = _Source(path, text, _apply_overrides(raw, list(overrides)))
-    recipe = _build(Recipe, raw, (), source)
-    recipe.path = path
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as e:
+        raise _validation_error(e, raw, source) from None
+    recipe._path = path
     _check_recipe(recipe, source)
     return recipe
 

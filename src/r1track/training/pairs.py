@@ -53,12 +53,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from r1track.atomic import atomic_write_text
 from r1track.boxes import is_valid, xywh_to_xyxy
 from r1track.crops import PADS, Crop, crop_region, extract
 from r1track.datasets.base import Sequence
 from r1track.errors import DataError, R1TrackError
 from r1track.families import Family, get_family
-from r1track.results import atomic_write_text
 from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,
@@ -248,7 +248,7 @@ def plan_pairs(sequences: Iterable[Sequence], seed: int, options: PairOptions | 
     options = options or PairOptions()
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise R1TrackError(f"seed must be a non-negative integer, got {seed!r}")
-    videos, stats = [], Counter()
+    videos, stats = [], Counter[str]()
     for seq in sequences:
         stats["videos_total"] += 1
         stats["frames_total"] += len(seq)

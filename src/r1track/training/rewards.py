@@ -22,13 +22,10 @@ Rewards:
 - ``format_reward``: 1 when the strict parse gives a box with positive width and height, else 0.
 - ``track_reward``: ours, for the tracking loop. Strict parse as the reference (-1 on failure), then
   ``GIoU - size_error`` with ``size_error = (|ln(w/w_gt)| + |ln(h/h_gt)|) / 2``, floored at -1.
-  Per-frame IoU-type rewards pay a box larger than the target whenever the centre is uncertain (it
-  overlaps more often), and in tracking a larger box widens the next search crop, where the target looks
-  smaller and the next answer is larger again: GRPO with the shaped or plain GIoU reward grew the nano
-  model's boxes to a median 1.6-2.3x the target area on the held-out split and lost AO
-  (benchmarks/README.md). With the size term the true size has the best expected reward under centre
-  uncertainty (centre errors ~ N(0, 0.4 side): GIoU is best for a box 1.25x the target's side, the
-  track reward for 1.0x; tests/test_rewards.py).
+  Per-frame IoU-type rewards pay a box larger than the target whenever the centre is uncertain, and in
+  tracking a larger box widens the next search crop, so boxes grow (what GRPO did to the nano model:
+  benchmarks/README.md); with the size term the true size has the best expected reward
+  (tests/test_rewards.py).
 Lenient parsing in the plain IoU/GIoU rewards measures localisation alone; pair them with
 ``format_reward`` to also ask for the bare-list answer.
 

@@ -8,7 +8,6 @@ exactly the image resize and chat template of training. A LoRA run saves the mer
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
@@ -16,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from r1track.atomic import atomic_write_text
 from r1track.errors import DataError, R1TrackError
-from r1track.results import atomic_write_text
+from r1track.training.card import push_policy, write_model_card
 from r1track.training.config import LoraArgs, ModelArgs, Recipe
 
 MODEL_DIR = "model"  # the final policy, inside the trainer's output directory
@@ -181,8 +181,7 @@ def prepare_output(recipe: Recipe, output_dir: str | Path | None, overwrite: boo
 
 def write_recipe(recipe: Recipe, out: Path) -> None:
     """The effective recipe (overrides applied), beside the checkpoints, for the record."""
-    data = dataclasses.asdict(recipe)
-    data.pop("path")
+    data = recipe.model_dump()
     text = f"# effective recipe of this run (from {recipe.path})\n" + yaml.safe_dump(data, sort_keys=False)
     atomic_write_text(out / "recipe.yaml", text)
 
@@ -195,14 +194,18 @@ def run(recipe: Recipe, build_trainer, output_dir: str | Path | None = None, ove
         resume: bool = False, **build_kwargs) -> Path:
     """Run one training stage: ``build_trainer(recipe, out, **build_kwargs) -> (trainer, processor,
     family)``, train (resuming from the last checkpoint when asked), save the policy and the log.
-    Returns the saved model folder (``<output_dir>/model``)."""
+    Returns the saved model folder (``<output_dir>/model``, with a Hub model card; pushed to the Hub with
+    the trainer's ``push_to_hub`` options)."""
     out = prepare_output(recipe, output_dir, overwrite)
-    trainer, processor, _ = build_trainer(recipe, out, **build_kwargs)
+    trainer, processor, family = build_trainer(recipe, out, **build_kwargs)
     write_recipe(recipe, out)
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = save_policy(trainer, recipe.model, processor, out)
     if trainer.is_world_process_zero():
         write_log(trainer, out)
+        write_model_card(final, recipe, trainer.state.log_history, family)
+        if trainer.args.push_to_hub:
+            print(f"pushed the policy to the Hub: {push_policy(final, trainer.args)}")
     return final
 
 

@@ -1,0 +1,1 @@
+"""Adapters that let other toolkits run r1track trackers unchanged."""
