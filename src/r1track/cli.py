@@ -20,6 +20,7 @@ COMMANDS = {
     "report": ("r1track.report", "score results: comparison table, JSON and plots"),
     "pack": ("r1track.pack", "pack results for an evaluation server (GOT-10k test, TrackingNet)"),
     "track": ("r1track.track", "track one video or frame folder from a box or a text description"),
+    "app": ("r1track.app", "a local web page: upload a video, mark the target, watch it tracked"),
     "tiny-model": ("r1track.tiny", "write a random-weight real-architecture checkpoint for tests"),
     "build-pairs": ("r1track.training.pairs", "build a training pair dataset from a tracking dataset"),
     "train": ("r1track.training.cli", "train with SFT or GRPO from a YAML recipe"),

@@ -4,6 +4,8 @@ or one sequence of a dataset from its first ground-truth box: ``r1track track --
 
 The command of ``Tracker.track`` (Python: ``r1track.load_tracker(model).track(frames, box=...)``): the
 first row of the boxes is the initial box (given, or found from ``text`` by the tracker's grounding request).
+``track_video`` is the whole command once the tracker is built (track, write the boxes file and the annotated
+video); the web app (``r1track app``) runs the same function.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -24,6 +26,7 @@ from r1track.datasets.base import read_image
 from r1track.errors import DataError, R1TrackError
 from r1track.results import format_boxes
 from r1track.trackers.base import Tracker
+from r1track.video import write_annotated
 
 
 def track_timed(frames, tracker: Tracker, box=None, text: str | None = None, progress: bool = False):
@@ -64,11 +67,36 @@ def _length(frames) -> int | None:
     return len(frames) if hasattr(frames, "__len__") else None
 
 
-def iter_frames(frames) -> Iterator[np.ndarray]:
-    """Frames as arrays from a list of arrays or image paths, or a lazily decoded video."""
-    for i in range(len(frames)):
+def iter_frames(frames, limit: int | None = None) -> Iterator[np.ndarray]:
+    """Frames as arrays from a list of arrays or image paths, or a lazily decoded video (the first
+    ``limit`` only, when given)."""
+    for i in range(len(frames) if limit is None else min(limit, len(frames))):
         f = frames[i]
         yield f if isinstance(f, np.ndarray) else read_image(f)
+
+
+def track_video(frames, tracker: Tracker, box=None, text: str | None = None, *, boxes_out=None, video_out=None,
+                fps: float | None = None, overwrite: bool = False, max_frames: int | None = None,
+                on_frame: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What ``r1track track`` does with a built tracker: track the first ``max_frames`` (default all) of
+    ``frames`` (a sized, indexable sequence: frame files, a ``VideoFrames``, arrays), write the boxes file
+    and, if ``video_out``, the annotated video (``fps`` default: the source's, else 30). ``on_frame(i, n)``
+    is called before frame ``i`` of ``n`` is tracked. Returns ``track_timed``'s boxes and times."""
+    n = len(frames) if max_frames is None else min(max_frames, len(frames))
+
+    def reported():
+        for i, frame in enumerate(iter_frames(frames, n)):
+            if on_frame is not None:
+                on_frame(i, n)
+            yield frame
+
+    boxes, times = track_timed(reported(), tracker, box=box, text=text)
+    if boxes_out is not None:
+        write_boxes(boxes_out, boxes, overwrite=overwrite)
+    if video_out is not None:
+        fps = fps or getattr(frames, "fps", None) or 30.0
+        write_annotated(iter_frames(frames, n), boxes, video_out, fps=fps, overwrite=overwrite)
+    return boxes, times
 
 
 def write_boxes(path: str | Path, boxes: np.ndarray, overwrite: bool = False) -> Path:
@@ -137,7 +165,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from r1track.cli import tracker_factory_from_args
     from r1track.datasets.folder import open_frames
-    from r1track.video import write_annotated
 
     box = parse_box_arg(args.box) if args.box else None
     for out in (args.out, args.video):  # before loading a model, not after tracking
@@ -158,15 +185,18 @@ def run(args: argparse.Namespace) -> int:
         check_box_in_frame(box, size)
     tracker = tracker_factory_from_args(args)()
     try:
-        boxes, times = track_timed(iter_frames(frames), tracker, box=box, text=args.text)
+        boxes, times = track_video(frames, tracker, box, args.text, boxes_out=args.out, video_out=args.video,
+                                   fps=args.fps, overwrite=args.overwrite)
     finally:
         tracker.backend.close()
-    write_boxes(args.out, boxes, overwrite=args.overwrite)
-    n = len(boxes)
-    speed = (n - 1) / times[1:].sum() if n > 1 and times[1:].sum() > 0 else float("nan")
-    print(f"{n} frames, {speed:.2f} frames/s, {getattr(tracker, 'failures', 0)} failed answer(s) -> {args.out}")
+    print(f"{summary(boxes, times, tracker)} -> {args.out}")
     if args.video is not None:
-        fps = args.fps or getattr(frames, "fps", None) or 30.0
-        write_annotated(iter_frames(frames), boxes, args.video, fps=fps, overwrite=args.overwrite)
         print(f"annotated video -> {args.video}")
     return 0
+
+
+def summary(boxes: np.ndarray, times: np.ndarray, tracker: Tracker) -> str:
+    """``N frames, S frames/s, F failed answer(s)``: the tracked speed excludes initialisation."""
+    n = len(boxes)
+    speed = (n - 1) / times[1:].sum() if n > 1 and times[1:].sum() > 0 else float("nan")
+    return f"{n} frames, {speed:.2f} frames/s, {getattr(tracker, 'failures', 0)} failed answer(s)"

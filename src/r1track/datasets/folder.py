@@ -1,8 +1,8 @@
 """Generic reader: a folder of frames or a video file, with an optional ``groundtruth.txt``.
 
 Frames are image files (.jpg .jpeg .png .bmp) sorted by the numbers in their names, directly in the
-folder or in ``img/``, ``imgs/`` or ``img1/``; videos (.mp4 .avi .mov .mkv) are decoded on demand through
-OpenCV. The ground truth (``x,y,w,h`` with ',', tab or space delimiters) may stop early: the frames
+folder or in ``img/``, ``imgs/`` or ``img1/``; videos (.mp4 .avi .mov .mkv .webm) are decoded on demand
+through OpenCV. The ground truth (``x,y,w,h`` with ',', tab or space delimiters) may stop early: the frames
 after its last line get NaN boxes; more lines than frames is an error; without a ground-truth file
 every box is NaN (enough for tracking from a text description).
 """
@@ -26,7 +26,7 @@ from r1track.datasets.base import (
 )
 from r1track.errors import DataError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 _FRAME_FOLDERS = (".", "img", "imgs", "img1")  # img1: a MOTChallenge video
 
 
