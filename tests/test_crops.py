@@ -122,3 +122,44 @@ def test_clip_box_keeps_boxes_inside():
     np.testing.assert_allclose(out[0], [0, 0, 20, 20])
     np.testing.assert_allclose(out[1], [600, 400, 40, 80])
     assert not is_valid(out[2])
+
+
+def test_huge_crop_costs_the_output_size_and_shows_the_frame_where_it_lies():
+    import tracemalloc
+
+    frame = np.full((150, 200, 3), 200, np.uint8)
+    crop = Crop(-3900, -3925, 8000, 320)  # a 4000-px box's search area; the frame is 8 px at the centre
+    tracemalloc.start()
+    try:
+        out = extract(frame, crop)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * out.nbytes  # slicing and padding the 8000 x 8000 region would take 192 MB
+    x1, y1, x2, y2 = xywh_to_xyxy(crop.to_crop([0, 0, 200, 150]))  # the frame inside the crop
+    ys, xs = np.nonzero(out[..., 0] > 100)
+    assert xs.min() == pytest.approx(x1, abs=1) and xs.max() + 1 == pytest.approx(x2, abs=1)
+    assert ys.min() == pytest.approx(y1, abs=1) and ys.max() + 1 == pytest.approx(y2, abs=1)
+    assert (out[:100] == 0).all() and (out[-100:] == 0).all()
+
+
+@pytest.mark.parametrize("crop", [Crop(-5e8, -5e8, 2e9, 336), Crop(-1e12, 3.5, 1e12 + 50, 112),
+                                  Crop(1e9, 1e9, 1e9, 64)])
+def test_absurd_crops_are_padding_and_frame_not_an_opencv_error(crop):
+    frame = np.full((60, 80, 3), 90, np.uint8)
+    out = extract(frame, crop, pad="mean")
+    assert out.shape == (crop.size, crop.size, 3) and (out == 90).all()
+
+
+def test_crop_partly_outside_matches_a_full_warp():
+    import cv2
+
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    for crop in [Crop(-30, 50, 75, 112), Crop(100.5, -20.25, 60.0, 96), Crop(-200, -200, 600, 64)]:
+        s = crop.scale
+        m = np.array([[1 / s, 0, crop.x1 + 0.5 / s - 0.5], [0, 1 / s, crop.y1 + 0.5 / s - 0.5]])
+        full = cv2.warpAffine(frame, m, (crop.size, crop.size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        diff = np.abs(extract(frame, crop).astype(int) - full.astype(int))
+        assert diff.max() <= 1

@@ -117,9 +117,10 @@ def test_list_frames_sorts_numerically_and_keeps_only_images(tmp_path):
 
 
 def test_dispatch_names_and_protocols(tmp_path):
-    assert datasets.DATASETS == ("got10k", "lasot", "trackingnet", "otb", "uav123", "tnl2k", "folder")
+    assert datasets.DATASETS == ("got10k", "lasot", "trackingnet", "otb", "uav123", "tnl2k", "mot", "folder")
     assert datasets.protocol("got10k") == "got10k" and datasets.protocol("GOT-10k") == "got10k"
-    assert {datasets.protocol(n) for n in datasets.DATASETS if n != "got10k"} == {"ope"}
+    assert datasets.protocol("mot") == "got10k"
+    assert {datasets.protocol(n) for n in datasets.DATASETS if n not in ("got10k", "mot")} == {"ope"}
     with pytest.raises(R1TrackError, match="unknown dataset"):
         datasets.load("vot2020", tmp_path)
     with pytest.raises(R1TrackError, match="unknown dataset"):

@@ -50,6 +50,7 @@ class Sleeper(Tracker):
     """Init and update each take a fixed 10 ms."""
 
     name = "Sleeper"
+    deterministic = True
 
     def init(self, image, box=None, text=None):
         time.sleep(0.01)
@@ -78,6 +79,7 @@ class SlowFrames:
 
 class FailsOnFrame(Tracker):
     name = "Faulty"
+    deterministic = True
 
     def __init__(self, frame=5, nan=False):
         self.frame, self.nan = frame, nan

@@ -38,7 +38,9 @@ def make_val_set(root, rng, n_seqs=4):
         w, h = (int(v) for v in rng.integers(24, 120, 2))
         gt = np.column_stack([rng.uniform(-0.2 * w, w, n), rng.uniform(-0.2 * h, h, n),
                               rng.uniform(0, 0.7 * w, n), rng.uniform(0, 0.7 * h, n)])
-        gt[rng.random(n) < 0.1, 2] = 0  # zero-size boxes exist in GOT-10k
+        zero = rng.random(n) < 0.1  # zero-size boxes exist in GOT-10k, after the first frame
+        zero[0] = False
+        gt[zero, 2] = 0
         gt = np.round(gt, 4)
         np.savetxt(folder / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
         cover = rng.integers(0, 9, n)
@@ -141,3 +143,58 @@ def test_toolkit_bounds_with_meta_info_resolution_not_frame_size(tmp_path):
     theirs = toolkit_report(tmp_path)
     assert same(ours["overall"]["ao"], theirs["overall"]["ao"])
     assert same(ours["sequences"][names[0]]["ao"], theirs["seq_wise"][names[0]]["ao"])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_absent_frames_written_as_nan_score_as_the_toolkit(tmp_path, seed, capsys):
+    """UAV123's convention in a GOT-10k split: an absent target's box is ``nan,nan,nan,nan`` with
+    absence 1 and cover 0. The toolkit drops cover-0 frames before averaging; `r1track report` (our
+    reader and scoring through the command line) must give the same numbers."""
+    import json
+
+    from r1track.cli import main
+
+    rng = np.random.default_rng(seed)
+    names, tracker_dir = make_val_set(tmp_path, rng)
+    absent_frames = 0
+    for name in names[:3]:
+        folder = tmp_path / "val" / name
+        gt = np.loadtxt(folder / "groundtruth.txt", delimiter=",")
+        cover = np.loadtxt(folder / "cover.label").astype(int)
+        absent = rng.random(len(gt)) < 0.3
+        absent[:2] = False  # the first box starts the tracker; keep one scored frame per sequence
+        gt[absent] = np.nan
+        cover[absent] = 0
+        absent_frames += int(absent.sum())
+        np.savetxt(folder / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
+        assert "nan,nan,nan,nan" in (folder / "groundtruth.txt").read_text() or not absent.any()
+        np.savetxt(folder / "cover.label", cover, fmt="%d")
+        np.savetxt(folder / "absence.label", absent.astype(int), fmt="%d")
+    assert absent_frames > 3
+
+    out = tmp_path / "scores.json"
+    assert main(["report", "--dataset", "got10k", "--root", str(tmp_path), "--split", "val",
+                 "--results", str(tracker_dir.parent), "--trackers", TRACKER, "--json", str(out)]) == 0
+    capsys.readouterr()
+    ours = json.loads(out.read_text())[TRACKER]
+    theirs = toolkit_report(tmp_path)
+    o, t = ours["overall"], theirs["overall"]
+    assert same(o["ao"], t["ao"]) and same(o["sr50"], t["sr"]) and same(o["speed_fps"], t["speed_fps"])
+    assert np.abs(np.array(o["success_curve"]) - np.array(t["succ_curve"])).max() <= 1e-9
+    for name, s in ours["sequences"].items():
+        assert same(s["ao"], theirs["seq_wise"][name]["ao"]) and same(s["sr50"], theirs["seq_wise"][name]["sr"])
+    assert 0.0 < o["ao"] < 1.0
+
+
+def test_a_split_whose_boxes_after_the_first_are_all_nan_is_still_a_test_split(tmp_path, capsys):
+    from r1track.cli import main
+
+    names, tracker_dir = make_val_set(tmp_path, np.random.default_rng(6), n_seqs=2)
+    folder = tmp_path / "val" / names[1]
+    gt = np.loadtxt(folder / "groundtruth.txt", delimiter=",")
+    gt[1:] = np.nan
+    np.savetxt(folder / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
+    assert main(["report", "--dataset", "got10k", "--root", str(tmp_path), "--split", "val",
+                 "--results", str(tracker_dir.parent), "--trackers", TRACKER]) == 2
+    err = capsys.readouterr().err
+    assert f"1 sequences ({names[1]}) have ground truth for the first frame only" in err

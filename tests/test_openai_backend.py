@@ -202,3 +202,41 @@ def test_construction_errors():
         build_backend("openai", base_url="", model="m")
     with pytest.raises(R1TrackError, match="concurrency"):
         build_backend("openai", base_url="http://127.0.0.1:9/v1", model="m", concurrency=0)
+
+
+def _clip(folder, n=3):
+    import cv2
+
+    folder.mkdir()
+    for i in range(n):
+        frame = np.full((60, 80, 3), 40, np.uint8)
+        frame[20:40, 30 + i : 50 + i] = 200
+        cv2.imwrite(str(folder / f"{i + 1:04d}.png"), frame)
+    return folder
+
+
+def test_track_cli_timeout_and_retries_bound_a_stalled_server(tmp_path, capsys):
+    from r1track.cli import main
+
+    clip = _clip(tmp_path / "clip")
+    args = ["track", str(clip), "--box", "30,20,20,20", "--backend", "openai", "--model", "tiny-vl",
+            "--family", "qwen2.5-vl"]
+    with ChatServer([("sleep", 3.0)]) as server:  # never answers in time
+        start = time.monotonic()
+        code = main(args + ["--base-url", server.url, "--timeout", "0.3", "--retries", "1",
+                            "--out", str(tmp_path / "a.txt")])
+        waited = time.monotonic() - start
+    assert code == 2 and waited < 3.0  # the default (60 s x 4 attempts) would wait 4 minutes
+    err = capsys.readouterr().err.strip()
+    assert "timed out (gave up after 2 attempts)" in err and server.url in err and len(err.splitlines()) == 1
+    assert len(server.bodies) == 2 and not (tmp_path / "a.txt").exists()
+
+    with ChatServer([("sleep", 2.0), ("content", "[30,20,50,40]")]) as server:  # slow once, then fine
+        out = tmp_path / "b.txt"
+        assert main(args + ["--base-url", server.url, "--timeout", "0.5", "--retries", "1",
+                            "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 3 and len(server.bodies) == 3
+
+    for bad in (["--timeout", "0"], ["--retries", "-1"]):
+        assert main(args + ["--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "c.txt")] + bad) == 2
+        assert "timeout > 0" in capsys.readouterr().err

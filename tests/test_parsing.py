@@ -126,3 +126,27 @@ def test_fuzz_number_lists(values, depth):
     _check(box)
     if depth == 1 and len(values) == 4 and all(isinstance(v, int) for v in values):
         np.testing.assert_array_equal(box, [float(v) for v in values])
+
+
+# Replies of about 1 MB built to make a backtracking parser quadratic (the lazy code-fence pattern on a
+# long run of spaces took 20 s at 40 KB); each must return, with the box the reply gives.
+MEGABYTE = 1_000_000
+ADVERSARIAL = [
+    ("```\nthe box is" + " " * MEGABYTE + "[1, 2, 3, 4]\n```", [1, 2, 3, 4]),
+    ("```json\n" + "a " * (MEGABYTE // 2), None),
+    ("<answer>" + " " * MEGABYTE + "[5,6,7,8]", [5, 6, 7, 8]),
+    ("[" + "1" * MEGABYTE + " [1,2,3,4]", [1, 2, 3, 4]),
+    ("[1, 2, 3" * (MEGABYTE // 8) + "[9,9,9,9]", [9, 9, 9, 9]),
+    ('"bbox_2d": [' * (MEGABYTE // 12), None),
+    ("(1 ," * (MEGABYTE // 4), None),
+]
+
+
+@pytest.mark.parametrize("text, expected", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_megabyte_adversarial_replies_return(text, expected):
+    assert len(text) >= MEGABYTE * 0.9
+    box = parse_box(text)
+    if expected is None:
+        assert box is None
+    else:
+        np.testing.assert_array_equal(box, expected)

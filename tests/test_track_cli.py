@@ -98,8 +98,10 @@ def test_track_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["track", str(tmp_path / "missing"), "--box", "1,2,3,4", "--model", "x",
                  "--out", str(tmp_path / "b.txt")]) == 2
     assert "missing" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # --box and --text are mutually exclusive and one is required
-        main(["track", str(folder), "--model", "x", "--out", str(tmp_path / "b.txt")])
+    assert main(["track", str(folder), "--model", "x", "--out", str(tmp_path / "b.txt")]) == 2  # no box, no text
+    assert "give the target's first box (--box x,y,w,h) or describe it (--text ...)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --box and --text are mutually exclusive
+        main(["track", str(folder), "--box", "1,2,3,4", "--text", "a", "--model", "x", "--out", str(tmp_path / "b.txt")])
 
 
 def test_parse_box_arg():
@@ -153,3 +155,23 @@ def test_write_annotated_draws_the_boxes(tmp_path):
     with pytest.raises(ValueError):
         write_annotated(frames[:2], boxes, tmp_path / "w.mp4")
     assert not (tmp_path / "w.mp4").exists() and not list(tmp_path.glob(".*"))
+
+
+def test_track_cli_boxes_past_or_outside_the_frame(tmp_path, tiny_model, capsys):
+    folder = _write_folder(tmp_path / "clip", _frames(3))
+    base = ["--model", str(tiny_model), "--max-new-tokens", "4", "--device", "cpu"]
+    for box in ["500,500,10,10", "-100,20,50,50", "0,150,10,10"]:  # no pixel of the 200x150 frame
+        assert main(["track", str(folder), f"--box={box}", "--out", str(tmp_path / "x.txt")] + base) == 2
+        err = capsys.readouterr().err
+        assert "lies outside the first frame (200x150" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "x.txt").exists()
+    # boxes far larger than the frame track, from the part of the box inside the frame
+    for k, box in enumerate(["0,0,1e9,1e9", "-100,-100,4000,4000", "150,100,1e6,20"]):
+        out = tmp_path / f"big{k}.txt"
+        assert main(["track", str(folder), f"--box={box}", "--out", str(out)] + base) == 0
+        boxes = np.array([[float(v) for v in line.split(",")] for line in out.read_text().splitlines()])
+        assert boxes.shape == (3, 4) and is_valid(boxes).all()
+        assert (boxes[:, :2] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= W).all()
+        assert (boxes[:, 1] + boxes[:, 3] <= H).all()
+    capsys.readouterr()
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "big0.txt", delimiter=",")[0], [0, 0, W, H])

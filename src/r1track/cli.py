@@ -4,10 +4,12 @@ the tracker options the tracking commands share (mapped onto ``r1track.load_trac
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
+import warnings
 
-from r1track.errors import R1TrackError
+from r1track.errors import DataWarning, R1TrackError
 
 # sub-command -> (module, one-line help); modules are imported only when their command runs,
 # so `r1track synth` never pays for importing torch.
@@ -18,6 +20,7 @@ COMMANDS = {
     "report": ("r1track.report", "score results: comparison table, JSON and plots"),
     "pack": ("r1track.pack", "pack results for an evaluation server (GOT-10k test, TrackingNet)"),
     "track": ("r1track.track", "track one video or frame folder from a box or a text description"),
+    "app": ("r1track.app", "a local web page: upload a video, mark the target, watch it tracked"),
     "tiny-model": ("r1track.tiny", "write a random-weight real-architecture checkpoint for tests"),
     "build-pairs": ("r1track.training.pairs", "build a training pair dataset from a tracking dataset"),
     "train": ("r1track.training.cli", "train with SFT or GRPO from a YAML recipe"),
@@ -46,6 +49,8 @@ TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
     ("--base-url", {"help": "openai: server URL (e.g. http://localhost:8000/v1)"}),
     ("--api-key", {"help": "openai: API key (default: $OPENAI_API_KEY or 'EMPTY')"}),
     ("--concurrency", {"type": int, "help": "openai: parallel requests"}),
+    ("--timeout", {"type": float, "help": "openai: seconds to wait for one reply before retrying (default 60)"}),
+    ("--retries", {"type": int, "help": "openai: retries after a timeout or server error (default 3)"}),
     ("--oracle-noise", {"type": float, "help": "oracle: corner jitter, as a fraction of the box size"}),
     ("--oracle-garbage-rate", {"type": float, "help": "oracle: fraction of replies replaced by unusable text"}),
     ("--max-scale-change", {"type": float, "help": "limit the per-frame box scale change to this ratio (e.g. 1.5)"}),
@@ -90,14 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"r1track {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
-    try:
-        return module.run(args) or 0
-    except R1TrackError as e:
-        print(f"r1track {argv[0]}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"r1track {argv[0]}: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, argv[0], warnings.showwarning)
+        try:
+            return module.run(args) or 0
+        except R1TrackError as e:
+            print(f"r1track {argv[0]}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"r1track {argv[0]}: interrupted", file=sys.stderr)
+            return 130
+
+
+def _show_warning(command, default, message, category, *args, **kwargs):
+    """Our warnings about input data as one line each, like errors; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        print(f"r1track {command}: warning: {message}", file=sys.stderr)
+    else:
+        default(message, category, *args, **kwargs)
 
 
 if __name__ == "__main__":

@@ -85,34 +85,47 @@ def extract(image: np.ndarray, crop: Crop, pad: str = "constant") -> np.ndarray:
     """The crop as a ``(size, size, C)`` uint8 image; parts outside the frame are padded.
 
     ``pad="constant"`` pads with black (the reference recipe), ``"mean"`` with the frame's per-channel
-    mean colour. Integer crops are a slice + border + resize; others go through one ``warpAffine``.
+    mean colour. A whole-pixel crop inside the frame is a slice plus a resize; any other goes through
+    ``warpAffine`` restricted to the output pixels that see the frame, so memory and time are bounded by
+    the output size (a box of 4000 px, or 1e9, on a small frame costs no more than a normal one).
     """
     value = _pad_value(image, pad)
     h, w = image.shape[:2]
     x1, y1, side, size = crop.x1, crop.y1, crop.side, crop.size
-    if float(x1).is_integer() and float(y1).is_integer() and float(side).is_integer():
-        x1, y1, side = int(x1), int(y1), int(side)
-        x2, y2 = x1 + side, y1 + side
-        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:  # nothing of the frame is inside
-            channels = image.shape[2] if image.ndim == 3 else 1
-            fill = np.clip(np.round(value[:channels]), 0, 255).astype(np.uint8)
-            return np.broadcast_to(fill, (size, size, channels)).reshape((size, size) + image.shape[2:]).copy()
-        part = image[max(y1, 0) : min(y2, h), max(x1, 0) : min(x2, w)]
-        top, left = max(-y1, 0), max(-x1, 0)
-        bottom, right = max(y2 - h, 0), max(x2 - w, 0)
-        if top or left or bottom or right:
-            part = cv2.copyMakeBorder(part, top, bottom, left, right, cv2.BORDER_CONSTANT, value=value)
+    if all(float(v).is_integer() for v in (x1, y1, side)) and x1 >= 0 and y1 >= 0 \
+            and x1 + side <= w and y1 + side <= h:
+        part = image[int(y1) : int(y1 + side), int(x1) : int(x1 + side)]
         if side == size:
             return np.ascontiguousarray(part)
         return cv2.resize(part, (size, size), interpolation=cv2.INTER_LINEAR)
-    # General case: dst pixel centre u + 0.5 <-> frame point x1 + (u + 0.5) / scale, i.e. source
-    # index x1 + (u + 0.5) / scale - 0.5 (OpenCV indexes pixel centres).
+    channels = image.shape[2:]
+    fill = np.clip(np.round(value[: channels[0] if channels else 1]), 0, 255).astype(np.uint8)
+    out = np.empty((size, size) + channels, np.uint8)
+    out[:] = fill if channels else fill[0]
+    # Output pixel centre u + 0.5 <-> frame point x1 + (u + 0.5) / scale, i.e. source index
+    # x1 + (u + 0.5) / scale - 0.5 (OpenCV indexes pixel centres). Only output pixels whose source
+    # lies within one pixel of the frame can differ from the padding, so only they are warped; this
+    # also keeps OpenCV's fixed-point source coordinates small.
+    cols, rows = _window(x1, crop.scale, size, w), _window(y1, crop.scale, size, h)
+    if cols is None or rows is None:
+        return out
+    (u0, u1), (v0, v1) = cols, rows
     s = crop.scale
-    m = np.array([[1 / s, 0, x1 + 0.5 / s - 0.5], [0, 1 / s, y1 + 0.5 / s - 0.5]], dtype=np.float64)
-    return cv2.warpAffine(
-        image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    m = np.array([[1 / s, 0, x1 + (u0 + 0.5) / s - 0.5], [0, 1 / s, y1 + (v0 + 0.5) / s - 0.5]], dtype=np.float64)
+    out[v0:v1, u0:u1] = cv2.warpAffine(
+        image, m, (u1 - u0, v1 - v0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT, borderValue=value,
-    )
+    ).reshape((v1 - v0, u1 - u0) + channels)
+    return out
+
+
+def _window(start: float, scale: float, size: int, extent: int) -> tuple[int, int] | None:
+    """The output pixels ``[first, last)`` along one axis whose source index lies in ``(-1, extent)``."""
+    source = start + (np.arange(size) + 0.5) / scale - 0.5
+    inside = np.nonzero((source > -1) & (source < extent))[0]
+    if len(inside) == 0:
+        return None
+    return int(inside[0]), int(inside[-1]) + 1
 
 
 def clip_box(box_xywh, image_size) -> np.ndarray:

@@ -17,3 +17,16 @@ class DataError(R1TrackError):
         self.line = line
         where = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{where}: {message}")
+
+
+class DataWarning(UserWarning):
+    """Suspicious but usable input (a degenerate box after the first frame, a truncated frame). The CLI
+    prints these as one line each; Python users can filter or escalate them with ``warnings``."""
+
+
+def warn_data(path: str | Path, message: str, line: int | None = None) -> None:
+    """Warn about input at ``path`` (and ``line``) in the same words a ``DataError`` would use."""
+    import warnings
+
+    where = f"{Path(path)}:{line}" if line is not None else str(Path(path))
+    warnings.warn(DataWarning(f"{where}: {message}"), stacklevel=2)

@@ -305,7 +305,7 @@ def _run_parallel(factory, sequences, todo, tracker_dir, protocol, repetitions, 
 
 def default_repetitions(tracker: Tracker, protocol: str) -> int:
     """3 runs for a non-deterministic tracker under the GOT-10k protocol, else 1 (got10k toolkit rule)."""
-    return 3 if protocol == "got10k" and not getattr(tracker, "deterministic", True) else 1
+    return 3 if protocol == "got10k" and not getattr(tracker, "deterministic", False) else 1
 
 
 @dataclass

@@ -4,6 +4,10 @@ Everything but the ``score_*`` entry points is a pure, vectorised function over 
 
 GOT-10k (matches ``got10k.experiments.ExperimentGOT10k.report`` of got10k 0.1.3 to rounding):
 - frame 0 is dropped; only frames with cover label > 0 are scored (absence, cut_by_image unused);
+- beyond the toolkit: a frame without a finite ground-truth box (``nan,nan,nan,nan``, the UAV123
+  convention for an absent target) is not scored either (the toolkit's AO would be NaN), and where a
+  dataset has no cover labels its absent frames (``Sequence.absent``) are not scored; a split whose
+  boxes after the first are all NaN (GOT-10k test) cannot be scored locally;
 - both boxes are bounded to the sequence resolution (W, H) of meta_info.ini (``meta["meta_resolution"]``
   from the GOT-10k reader, else ``meta["resolution"]``) -- the toolkit uses that single resolution even
   where the video changes size, so ``meta["resolutions"]`` is deliberately ignored:
@@ -125,24 +129,31 @@ def got10k_summary(ious: np.ndarray, times: np.ndarray | None = None, curve: boo
 
 
 def got10k_sequence_ious(runs: list[np.ndarray], gt: np.ndarray, cover: np.ndarray | None,
-                         resolution: tuple[float, float]) -> np.ndarray:
+                         resolution: tuple[float, float], absent: np.ndarray | None = None) -> np.ndarray:
     """Scored IoUs of every run of one sequence, runs concatenated: frame 0 dropped, cover > 0 kept."""
-    keep = _scored(cover, len(gt))
+    keep = _scored(cover, gt, absent)
     pred = np.concatenate([np.asarray(r, dtype=np.float64)[keep] for r in runs])
     return got10k_iou(pred, np.tile(gt[keep], (len(runs), 1)), resolution)
 
 
-def _scored(cover: np.ndarray | None, n: int) -> np.ndarray:
-    """Frames the toolkit scores: not frame 0, and cover label > 0 where known."""
-    keep = np.ones(n, dtype=bool) if cover is None else np.asarray(cover).reshape(-1) > 0
-    if len(keep) != n:
-        raise ValueError(f"{len(keep)} cover labels for {n} frames")
+def _scored(cover: np.ndarray | None, gt: np.ndarray, absent: np.ndarray | None = None) -> np.ndarray:
+    """Frames the toolkit scores: not frame 0, and cover label > 0 where known (else not absent where
+    known); and, beyond the toolkit, only frames with a finite ground-truth box."""
+    n = len(gt)
+    if cover is not None:
+        keep = np.asarray(cover).reshape(-1) > 0
+        if len(keep) != n:
+            raise ValueError(f"{len(keep)} cover labels for {n} frames")
+    else:
+        keep = np.ones(n, dtype=bool) if absent is None else ~np.asarray(absent, dtype=bool).reshape(-1)
+    keep &= np.isfinite(gt).all(axis=1)
     keep[0] = False
     return keep
 
 
-def _has_full_gt(seq) -> bool:
-    return seq.meta.get("split") != "test" and len(seq.gt) > 1 and bool(np.isfinite(seq.gt[1:]).all())
+def _has_gt_after_first(seq) -> bool:
+    """Some frame after the first has a box: NaN boxes elsewhere are absent frames, not a test split."""
+    return seq.meta.get("split") != "test" and len(seq.gt) > 1 and bool(np.isfinite(seq.gt[1:]).all(axis=1).any())
 
 
 def _resolution(seq) -> tuple[float, float]:
@@ -173,7 +184,7 @@ def _got10k_ious(sequences, runs: list[list[np.ndarray]]) -> tuple[np.ndarray, n
     # row i of sequence s holds frame (i - first row of s) mod N_s of that sequence
     first_row, first_gt = np.cumsum(n_rows) - n_rows, np.cumsum(n_frames) - n_frames
     gt_row = first_gt[row_seq] + (np.arange(n_rows.sum()) - first_row[row_seq]) % n_frames[row_seq]
-    scored = np.concatenate([_scored(_cover(s), len(s.gt)) for s in sequences])
+    scored = np.concatenate([_scored(_cover(s), s.gt, s.absent) for s in sequences])
     keep = scored[gt_row]
     pred = np.concatenate([r for seq_runs in runs for r in seq_runs])[keep]
     gt = np.concatenate([s.gt for s in sequences])[gt_row[keep]]
@@ -191,7 +202,7 @@ def score_got10k(sequences, tracker_dir: str | Path) -> dict:
     although AO weighs every run of a frame; ``length`` is the toolkit's N - 1.
     """
     tracker_dir = Path(tracker_dir)
-    no_gt = [s.name for s in sequences if not _has_full_gt(s)]
+    no_gt = [s.name for s in sequences if not _has_gt_after_first(s)]
     if no_gt:
         raise R1TrackError(
             f"{len(no_gt)} sequences ({', '.join(no_gt[:3])}{', ...' if len(no_gt) > 3 else ''}) have "

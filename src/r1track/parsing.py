@@ -28,11 +28,16 @@ import re
 
 import numpy as np
 
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_LIST4 = re.compile(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]")
-_BBOX_KEY = re.compile(r"[\"']?(?:bbox_2d|bbox|box)[\"']?\s*:\s*")
-_POINTS = re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")
-_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)\s*(?:```|$)", re.DOTALL)
+# Replies have no length cap (a server may send megabytes), so every pattern runs in linear time:
+# possessive quantifiers (``*+``, ``++``) never backtrack into a run of digits or spaces, and the code
+# fence is found with ``str.find`` (a lazy ``(.*?)\s*`` is quadratic in a long run of spaces).
+# Possessive matching finds the same boxes: a number or a space run is never followed by more of itself.
+_NUM = r"[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+"
+_LIST4 = re.compile(rf"\[\s*+({_NUM})\s*+,\s*+({_NUM})\s*+,\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\]")
+_BBOX_KEY = re.compile(r"[\"']?(?:bbox_2d|bbox|box)[\"']?\s*+:\s*+")
+_POINTS = re.compile(rf"\(\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\)\s*+,?+\s*+\(\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\)")
+_FENCE_OPEN = re.compile(r"```[a-zA-Z]*+\s*+")
+_FENCE = "```"
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 _KEYS = ("bbox_2d", "bbox", "box")
 
@@ -88,8 +93,12 @@ def _answer_part(text: str) -> str | None:
 
 
 def _unfence(text: str) -> str:
-    m = _FENCE.search(text)
-    return m.group(1) if m else text
+    """The inside of the first Markdown code fence (to its closing fence or the end), else the text."""
+    m = _FENCE_OPEN.search(text)
+    if m is None:
+        return text
+    end = text.find(_FENCE, m.end())
+    return text[m.end() : None if end < 0 else end].rstrip()
 
 
 def _loads(text: str):

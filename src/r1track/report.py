@@ -258,6 +258,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=datasets.DATASETS)
     parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", default=None, help="dataset split (e.g. val)")
+    datasets.add_options(parser)
     parser.add_argument("--results", required=True, type=Path, help="results dir holding one folder per tracker")
     parser.add_argument("--trackers", default=None, help="comma-separated tracker folders (default: all)")
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names (default: all)")
@@ -270,7 +271,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     protocol = datasets.protocol(args.dataset)
-    sequences = datasets.select(datasets.load(args.dataset, args.root, args.split), args.sequences, args.limit)
+    sequences = datasets.select(datasets.load_from_args(args), args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences in {args.root}")
     trackers = [t.strip() for t in args.trackers.split(",") if t.strip()] if args.trackers else None

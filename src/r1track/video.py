@@ -11,12 +11,17 @@ import numpy as np
 
 from r1track.errors import DataError
 
+# codec per container: .webm (VP8) plays in every browser, .mp4 (MPEG-4 part 2) in desktop players.
+# (For .webm OpenCV prints that the container has no tag for the codec; the VP8 stream is written all the same.)
+FOURCC = {".webm": "VP80", ".mp4": "mp4v", ".avi": "MJPG"}
+
 
 def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, fps: float = 30,
                     color: tuple[int, int, int] = (0, 255, 0), labels: Sequence[str] | None = None,
                     overwrite: bool = False, thickness: int = 2) -> Path:
-    """Write RGB ``frames`` with their xywh ``boxes`` (one per frame; NaN rows draw nothing) as an MP4
-    (``mp4v``). ``color`` is RGB; ``labels`` is optional text per frame (drawn top left).
+    """Write RGB ``frames`` with their xywh ``boxes`` (one per frame; NaN rows draw nothing) as a video:
+    the codec follows the suffix (``FOURCC``; ``mp4v`` for others). ``color`` is RGB; ``labels`` is
+    optional text per frame (drawn top left).
 
     The video is written under a temporary name in the same folder and renamed when complete, so a
     crash never leaves a truncated file under ``out_path``; an existing file is kept unless
@@ -31,6 +36,7 @@ def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, f
         raise ValueError(f"{len(labels)} labels for {len(boxes)} boxes")
     tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{out_path.suffix or '.mp4'}")
     bgr = tuple(int(c) for c in color[::-1])
+    fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(out_path.suffix.lower(), "mp4v"))  # type: ignore[attr-defined]
     writer, n = None, 0
     try:
         for i, frame in enumerate(frames):
@@ -39,9 +45,9 @@ def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, f
             frame = np.asarray(frame)
             h, w = frame.shape[:2]
             if writer is None:
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))  # type: ignore[attr-defined]
+                writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
                 if not writer.isOpened():
-                    raise DataError(out_path, "the video writer cannot be opened (mp4v codec unavailable?)")
+                    raise DataError(out_path, "the video writer cannot be opened (codec unavailable?)")
                 size = (w, h)
             elif (w, h) != size:
                 # VideoWriter silently drops frames of another size: resize so every frame is kept
@@ -64,6 +70,13 @@ def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, f
         if tmp.exists():
             tmp.unlink()
     return out_path
+
+
+def draw_box(frame: np.ndarray, box, color: tuple[int, int, int] = (0, 255, 0), thickness: int = 2) -> np.ndarray:
+    """A copy of the RGB ``frame`` with the xywh ``box`` drawn (RGB ``color``) as in the annotated videos."""
+    image = np.array(frame, dtype=np.uint8, copy=True)
+    _draw(image, np.asarray(box, dtype=np.float64).reshape(4), tuple(int(c) for c in color), thickness, None)
+    return image
 
 
 def _draw(image: np.ndarray, box: np.ndarray, bgr, thickness: int, label: str | None) -> None:

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=datasets.DATASETS)
     parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", default=None, help="dataset split (e.g. val, test)")
+    datasets.add_options(parser)
     parser.add_argument("--tracker", required=True, choices=TRACKERS)
     parser.add_argument("--name", default=None,
                         help="results folder name (default: the tracker's name as typed; mllm: the model's)")
@@ -72,7 +73,7 @@ def _warn_thinking_budget(tracker) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sequences = datasets.select(datasets.load(args.dataset, args.root, args.split), args.sequences, args.limit)
+    sequences = datasets.select(datasets.load_from_args(args), args.sequences, args.limit)
     if not sequences:
         raise R1TrackError(f"no sequences to run in {args.root}")
     protocol = datasets.protocol(args.dataset)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from r1track.errors import DataError
+from r1track.errors import DataError, warn_data
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -26,7 +26,20 @@ def read_image(path: str | Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise DataError(path, "frame file cannot be decoded (corrupt or not an image)")
+    if path.suffix.lower() in (".jpg", ".jpeg") and _jpeg_truncated(path):
+        # libjpeg decodes a cut-off file without an error, filling the missing rows with grey
+        warn_data(path, "JPEG frame is truncated (no end-of-image marker): its missing rows decode as grey")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _jpeg_truncated(path: Path) -> bool:
+    """True when the file's last kilobyte holds no JPEG end-of-image marker (FF D9). Inside the
+    compressed data an FF byte is always followed by 00 or a restart marker, so the marker cannot
+    appear by chance; data some cameras append after it is allowed."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(f.tell() - 1024, 0))
+        return b"\xff\xd9" not in f.read()
 
 
 class VideoFrames:
@@ -167,6 +180,27 @@ class FrameFiles(abc.Sequence):
         return f"FrameFiles({str(self.folder)!r}, {self._count} frames)"
 
 
+def missing_frames(frames: FrameFiles, count: int, first: int = 1) -> list[str]:
+    """The names of the numbered frames ``first`` .. ``first + count - 1`` (numbered like the folder's
+    first frame file) that are not in ``frames``: what a count mismatch is really about."""
+    names = [frames.name(i) for i in range(len(frames))]
+    m = _NUMBERED_NAME.fullmatch(names[0]) if names else None
+    if m is None:
+        return []
+    pattern, present = f"%0{len(m.group(1))}d{m.group(2)}", set(names)
+    return [pattern % k for k in range(first, first + count) if pattern % k not in present]
+
+
+def count_mismatch(frames: FrameFiles, boxes: int, first: int = 1) -> str:
+    """``"20 boxes for 19 frames"``, naming the missing frame files when numbered frames have gaps."""
+    message = f"{boxes} boxes for {len(frames)} frames"
+    missing = missing_frames(frames, boxes, first) if boxes > len(frames) else []
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        message += f": frame file{'s' if len(missing) > 1 else ''} {shown} missing in {frames.folder}"
+    return message
+
+
 def _numbered_run(names: tuple[str, ...]) -> tuple[str, int] | None:
     """(pattern, first) when the names are consecutive numbers with one extension, else None."""
     m = _NUMBERED_NAME.fullmatch(names[0]) if names else None
@@ -253,6 +287,32 @@ def read_boxes(path: str | Path, allow_nan: bool = True) -> np.ndarray:
             raise DataError(path, f"box is not finite: {line.strip()!r}", line=n)
         boxes[n - 1] = values
     return boxes
+
+
+def check_ground_truth(path: str | Path, gt: np.ndarray, first_line: int = 1, required: bool = True) -> None:
+    """Frame 0's box is where every tracker starts: it must be finite (when ``required``) with w > 0 and
+    h > 0, else a DataError names the file and line. A later box with zero or negative size is kept, as
+    the toolkits keep it (no tracker can score on that frame), with one warning naming the lines. NaN
+    rows are unannotated or absent frames."""
+    first = gt[0]
+    if np.isfinite(first).all():
+        if first[2] <= 0 or first[3] <= 0:
+            raise DataError(path, f"the first frame's box {_box_text(first)} has zero or negative width or "
+                                  "height; trackers start from it", line=first_line)
+    elif required:
+        raise DataError(path, f"the first frame's box is missing ({_box_text(first)}); trackers start from it",
+                        line=first_line)
+    later = gt[1:]
+    with np.errstate(invalid="ignore"):
+        bad = np.nonzero(np.isfinite(later).all(axis=1) & ((later[:, 2] <= 0) | (later[:, 3] <= 0)))[0]
+    if len(bad):
+        lines = ", ".join(str(first_line + 1 + int(i)) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        warn_data(path, f"{len(bad)} box(es) after the first frame with zero or negative width or height "
+                        f"(line {lines}): kept, but no tracker can score on those frames")
+
+
+def _box_text(box: np.ndarray) -> str:
+    return ",".join(f"{v:g}" for v in box)
 
 
 def _boxes_fast(lines: list[str]) -> np.ndarray | None:

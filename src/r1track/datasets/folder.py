@@ -1,8 +1,8 @@
 """Generic reader: a folder of frames or a video file, with an optional ``groundtruth.txt``.
 
 Frames are image files (.jpg .jpeg .png .bmp) sorted by the numbers in their names, directly in the
-folder or in ``img/`` or ``imgs/``; videos (.mp4 .avi .mov .mkv) are decoded on demand through
-OpenCV. The ground truth (``x,y,w,h`` with ',', tab or space delimiters) may stop early: the frames
+folder or in ``img/``, ``imgs/`` or ``img1/``; videos (.mp4 .avi .mov .mkv .webm) are decoded on demand
+through OpenCV. The ground truth (``x,y,w,h`` with ',', tab or space delimiters) may stop early: the frames
 after its last line get NaN boxes; more lines than frames is an error; without a ground-truth file
 every box is NaN (enough for tracking from a text description).
 """
@@ -14,11 +14,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from r1track.datasets.base import FrameFiles, Sequence, VideoFrames, image_size, list_frames, natural_key, read_boxes
+from r1track.datasets.base import (
+    FrameFiles,
+    Sequence,
+    VideoFrames,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+)
 from r1track.errors import DataError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
-_FRAME_FOLDERS = (".", "img", "imgs")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+_FRAME_FOLDERS = (".", "img", "imgs", "img1")  # img1: a MOTChallenge video
 
 
 def load(root: str | Path, split: str | None = None) -> list[Sequence]:
@@ -47,13 +56,13 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
             sequences.append(_video_sequence(child, child.with_suffix(".txt"), split))
     if not sequences:
         raise DataError(root, "does not exist" if not root.exists() else
-                        "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/ or "
-                        f"imgs/, sub-folders holding such frames, or video files ({' '.join(VIDEO_EXTENSIONS)})")
+                        "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, imgs/ "
+                        f"or img1/, sub-folders holding such frames, or video files ({' '.join(VIDEO_EXTENSIONS)})")
     return sequences
 
 
 def open_frames(path: str | Path) -> tuple[FrameFiles | VideoFrames, tuple[int, int]]:
-    """The frames of a video file or of a folder of frames (itself, ``img/`` or ``imgs/``) and their
+    """The frames of a video file or of a folder of frames (itself, ``img/``, ``imgs/`` or ``img1/``) and their
     resolution (W, H) from the first frame, for tracking a single input."""
     path = Path(path)
     if path.is_file():
@@ -65,8 +74,8 @@ def open_frames(path: str | Path) -> tuple[FrameFiles | VideoFrames, tuple[int, 
         raise DataError(path, "does not exist")
     files = _frame_files(path)
     if files is None:
-        raise DataError(path, "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/ "
-                              "or imgs/")
+        raise DataError(path, "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, "
+                              "imgs/ or img1/")
     return files, image_size(files[0])
 
 
@@ -100,6 +109,7 @@ def _boxes(gt_path: Path, n: int) -> np.ndarray:
     gt = read_boxes(gt_path)
     if len(gt) > n:
         raise DataError(gt_path, f"{len(gt)} boxes but only {n} frames")
+    check_ground_truth(gt_path, gt, required=False)  # tracking from a text description needs no box
     return np.vstack([gt, np.full((n - len(gt), 4), np.nan)])
 
 

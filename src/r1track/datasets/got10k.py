@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import Sequence, image_size, list_frames, read_boxes, read_values
+from r1track.datasets.base import (
+    Sequence,
+    check_ground_truth,
+    count_mismatch,
+    image_size,
+    list_frames,
+    read_boxes,
+    read_values,
+)
 from r1track.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -67,7 +75,8 @@ def _sequence(folder: Path, split: str) -> Sequence:
         if split == "test" and len(gt) == 1:  # the test split only gives the first box
             gt = np.vstack([gt, np.full((n - 1, 4), np.nan)])
         else:
-            raise DataError(gt_path, f"{len(gt)} boxes for {n} frames")
+            raise DataError(gt_path, count_mismatch(frames, len(gt)))
+    check_ground_truth(gt_path, gt)
 
     meta: dict = {"dataset": "got10k", "split": split}
     info_path = folder / "meta_info.ini"

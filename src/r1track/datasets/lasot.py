@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import Sequence, image_size, list_frames, natural_key, read_boxes, read_values
+from r1track.datasets.base import (
+    Sequence,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+    read_values,
+)
 from r1track.errors import DataError
 
 LIST_FILES = {"test": "testing_set.txt", "train": "training_set.txt"}
@@ -69,6 +77,7 @@ def _sequence(folder: Path, split: str) -> Sequence:
         raise DataError(gt_path, f"{len(gt)} boxes but only {len(frames)} frames in {folder / 'img'}")
     # the sequence is the annotated frames (monkey-17 has more frames on disk than boxes)
     frames = frames[: len(gt)]
+    check_ground_truth(gt_path, gt)
     flags = [_flags(folder / f, len(gt)) for f in ("full_occlusion.txt", "out_of_view.txt")]
     flags = [f for f in flags if f is not None]
     absent = np.logical_or.reduce(flags) if flags else None

@@ -14,7 +14,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from r1track.datasets.base import FrameFiles, Sequence, image_size, list_frames, natural_key, read_boxes
+from r1track.datasets.base import (
+    FrameFiles,
+    Sequence,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+)
 from r1track.errors import DataError
 
 # First and last annotated frame numbers (1-based file numbers); None = up to the last frame on disk.
@@ -67,7 +75,9 @@ def _sequences(folder: Path, split: str) -> list[Sequence]:
     attributes = _attributes(folder / "attrs.txt")
     out = []
     for name, gt_path in targets:
-        frames, gt = _annotated(folder.name, all_frames, read_boxes(gt_path), gt_path)
+        boxes = read_boxes(gt_path)
+        frames, gt = _annotated(folder.name, all_frames, boxes, gt_path)
+        check_ground_truth(gt_path, gt, first_line=len(boxes) - len(gt) + 1)
         meta = {"dataset": "otb", "split": split, "resolution": image_size(frames[0])}
         if attributes is not None:
             meta["attributes"] = attributes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from r1track.datasets.base import Sequence, image_size, list_frames, natural_key, read_boxes
+from r1track.datasets.base import Sequence, check_ground_truth, image_size, list_frames, natural_key, read_boxes
 from r1track.errors import DataError
 
 
@@ -45,6 +45,7 @@ def _sequence(folder: Path, split: str) -> Sequence:
     gt = read_boxes(gt_path)
     if len(gt) != len(frames):
         raise DataError(gt_path, f"{len(gt)} boxes for {len(frames)} frames in {folder / 'imgs'}")
+    check_ground_truth(gt_path, gt)
     lang = folder / "language.txt"
     language = lang.read_text(encoding="utf-8-sig", errors="replace").strip() if lang.is_file() else None
     meta = {"dataset": "tnl2k", "split": split, "resolution": image_size(frames[0])}

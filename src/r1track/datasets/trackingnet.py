@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import Sequence, image_size, list_frames, natural_key, read_boxes
+from r1track.datasets.base import Sequence, check_ground_truth, image_size, list_frames, natural_key, read_boxes
 from r1track.errors import DataError, R1TrackError
 
 
@@ -71,5 +71,6 @@ def _sequence(chunk: Path, anno: Path, split: str) -> Sequence:
             gt = np.vstack([gt, np.full((n - 1, 4), np.nan)])
         else:
             raise DataError(anno, f"{len(gt)} boxes for {n} frames in {frames_dir}")
+    check_ground_truth(anno, gt)
     meta = {"dataset": "trackingnet", "split": split, "resolution": image_size(frames[0]), "chunk": chunk.name}
     return Sequence(anno.stem, frames, gt, meta=meta)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from r1track.datasets.base import FrameFiles, Sequence, image_size, list_frames, natural_key, read_boxes
+from r1track.datasets.base import (
+    FrameFiles,
+    Sequence,
+    check_ground_truth,
+    image_size,
+    list_frames,
+    natural_key,
+    read_boxes,
+)
 from r1track.errors import DataError, R1TrackError
 
 VERSIONS = ("UAV123", "UAV20L")
@@ -227,6 +235,7 @@ def _sequence(root: Path, anno: Path, version: str, span: tuple[str, int, int] |
     gt = read_boxes(anno)
     if len(gt) != len(frames):
         raise DataError(anno, f"{len(gt)} boxes for {len(frames)} frames ({where})")
+    check_ground_truth(anno, gt)
     absent = np.isnan(gt).any(axis=1)  # NaN lines: the target is out of view
     gt[absent] = np.nan
     meta = {"dataset": "uav123", "split": version, "resolution": image_size(frames[0])}

@@ -12,11 +12,13 @@ class Tracker(ABC):
     """Single-object tracker. Frames are RGB uint8 (H, W, 3); boxes are xywh floats in frame pixels.
 
     ``deterministic`` tells runners whether repetitions are needed (GOT-10k runs a non-deterministic
-    tracker 3 times).
+    tracker 3 times). It defaults to False, as the got10k toolkit's ``is_deterministic``: a tracker
+    that does not say it gives identical boxes on every run gets the repetitions; each of ours states
+    its own.
     """
 
     name: str = "tracker"
-    deterministic: bool = True
+    deterministic: bool = False
     truth: np.ndarray | None = None  # the ground truth, set by runners when ``wants_ground_truth``
 
     @abstractmethod

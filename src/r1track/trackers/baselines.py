@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
+from r1track.errors import DataWarning
 from r1track.trackers.base import Tracker
 
 
@@ -19,6 +22,11 @@ def _require_box(box, who: str) -> np.ndarray:
     if b.shape != (4,) or not np.isfinite(b).all():
         raise ValueError(f"{who}: the initial box must be 4 finite numbers (x, y, w, h), got {box!r}")
     return b
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _span(start: float, size: float, limit: int, min_size: int) -> tuple[int, int]:
@@ -44,7 +52,7 @@ class _OpenCVTracker(Tracker):
 
     def __init__(self):
         self._tracker = None
-        self._box = np.zeros(4)
+        self._box: np.ndarray | None = None
 
     @staticmethod
     def _create():
@@ -53,13 +61,23 @@ class _OpenCVTracker(Tracker):
     def init(self, image: np.ndarray, box=None, text: str | None = None) -> None:
         b = _require_box(box, self.name)
         h, w = image.shape[:2]
-        self._tracker = self._create()
-        self._tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), _opencv_rect(b, w, h))
         self._box = b.copy()
+        self._tracker = self._create()
+        try:
+            self._tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), _opencv_rect(b, w, h))
+        except cv2.error as e:
+            # CSRT asserts on some boxes (a 150 x 2 one, a 1-pixel-high frame): this sequence cannot be
+            # tracked, which must not abort a benchmark run; the box stays where it started
+            self._tracker = None
+            warnings.warn(DataWarning(f"{self.name} cannot start from the box {b.tolist()} on a {w}x{h} "
+                                      f"frame ({_first_line(e)}): it keeps that box on every frame"), stacklevel=2)
 
     def update(self, image: np.ndarray) -> np.ndarray:
         if self._tracker is None:
-            raise RuntimeError(f"{self.name}: update() called before init()")
+            if self._box is None:
+                raise RuntimeError(f"{self.name}: update() called before init()")
+            return self._box.copy()
+
         try:
             ok, rect = self._tracker.update(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         except cv2.error:

@@ -603,10 +603,13 @@ def load_pairs(path: str | Path, cache_dir: str | None = None):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from r1track import datasets as tracking_datasets
+
     d = PairOptions()
     parser.add_argument("--dataset", required=True, help="dataset name (r1track.datasets), e.g. got10k")
     parser.add_argument("--root", required=True, help="dataset root directory")
     parser.add_argument("--split", default="train", help="dataset split (default: train)")
+    tracking_datasets.add_options(parser)
     parser.add_argument("--out", required=True, help="output directory (data.parquet + pairs.json)")
     parser.add_argument("--samples", type=int, default=None, help="default: one per usable video")
     parser.add_argument("--seed", type=int, default=0)
@@ -672,7 +675,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not args.overwrite and ((out / DATA_FILE).exists() or (out / INFO_FILE).exists()):
         raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
-    sequences = tracking_datasets.load(args.dataset, args.root, args.split)
+    sequences = tracking_datasets.load_from_args(args)
     source = {"dataset": args.dataset, "root": str(args.root), "split": args.split}
     if args.from_rollouts:
         rollout = RolloutOptions(args.rollout_runs, args.rollout_frames, args.min_visible, args.rollout_batch_size)
