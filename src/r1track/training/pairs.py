@@ -693,5 +693,6 @@ def run(args: argparse.Namespace) -> int:
                            source=source)
     c = info["counts"]
     print(f"wrote {c['samples']} pairs ({c.get('track', 0)} tracking, {c.get('3_image', 0)} of them with "
-          f"3 images; {c.get('ground', 0)} grounding) from {len(sequences)} sequences to {out / DATA_FILE}")
+          f"3 images; {c.get('ground', 0)} grounding) from {info.get('plan', {}).get('videos_used', len(sequences))} "
+          f"sequences to {out / DATA_FILE}")
     return 0
