@@ -31,8 +31,14 @@ COMMANDS = {
 # --backend is a keyword option of r1track.trackers.tracker_factory (None: unset, the checkpoint's setting)
 TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
     ("--model", {"help": "model id or local path (or served model name); 'nano': the packaged nano model"}),
-    ("--backend", {"default": "transformers", "choices": ("transformers", "vllm", "openai", "oracle"),
-                   "help": "how the model runs"}),
+    (
+        "--backend",
+        {
+            "default": "transformers",
+            "choices": ("transformers", "vllm", "openai", "oracle"),
+            "help": "how the model runs",
+        },
+    ),
     ("--family", {"help": "coordinate family: qwen2.5-vl, qwen2-vl, qwen3-vl (default: from the model config)"}),
     ("--prompt", {"help": "prompt variant (default: current)"}),
     ("--crop-size", {"type": int, "help": "template and search crop size (px, default 336)"}),
@@ -57,8 +63,14 @@ TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
     ("--scale-smoothing", {"type": float, "help": "move the box size only this fraction (0..1] towards each answer's"}),
     ("--template-refresh", {"type": int, "help": "refresh the template from a stable frame at most every N frames"}),
     ("--three-image", {"action": "store_true", "default": None, "help": "template + recent frame + search prompt"}),
-    ("--absent-search-scale", {"type": float, "default": None,
-                               "help": "after an 'absent' answer ([]), search a region this many times wider (1.5)"}),
+    (
+        "--absent-search-scale",
+        {
+            "type": float,
+            "default": None,
+            "help": "after an 'absent' answer ([]), search a region this many times wider (1.5)",
+        },
+    ),
 ]
 _OPTION_NAMES = {"oracle_noise": "noise", "oracle_garbage_rate": "garbage_rate"}  # the backend's names
 

@@ -92,8 +92,7 @@ def extract(image: np.ndarray, crop: Crop, pad: str = "constant") -> np.ndarray:
     value = _pad_value(image, pad)
     h, w = image.shape[:2]
     x1, y1, side, size = crop.x1, crop.y1, crop.side, crop.size
-    if all(float(v).is_integer() for v in (x1, y1, side)) and x1 >= 0 and y1 >= 0 \
-            and x1 + side <= w and y1 + side <= h:
+    if all(float(v).is_integer() for v in (x1, y1, side)) and x1 >= 0 and y1 >= 0 and x1 + side <= w and y1 + side <= h:
         part = image[int(y1) : int(y1 + side), int(x1) : int(x1 + side)]
         if side == size:
             return np.ascontiguousarray(part)
@@ -113,8 +112,12 @@ def extract(image: np.ndarray, crop: Crop, pad: str = "constant") -> np.ndarray:
     s = crop.scale
     m = np.array([[1 / s, 0, x1 + (u0 + 0.5) / s - 0.5], [0, 1 / s, y1 + (v0 + 0.5) / s - 0.5]], dtype=np.float64)
     out[v0:v1, u0:u1] = cv2.warpAffine(
-        image, m, (u1 - u0, v1 - v0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=value,
+        image,
+        m,
+        (u1 - u0, v1 - v0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=value,
     ).reshape((v1 - v0, u1 - u0) + channels)
     return out
 

@@ -30,8 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequences", type=int, default=8, help="synthetic sequences to generate")
     parser.add_argument("--frames", type=int, default=60, help="frames per sequence")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the held-out synthetic split")
-    parser.add_argument("--model", default=None,
-                        help="MLLM checkpoint to demo (default: the packaged nano R1-Track model; 'none' skips it)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="MLLM checkpoint to demo (default: the packaged nano R1-Track model; 'none' skips it)",
+    )
     parser.add_argument("--trackers", default=",".join(BASELINES), help="baselines to run, comma-separated")
 
 

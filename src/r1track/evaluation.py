@@ -61,12 +61,22 @@ def _is_complete(tracker_dir: Path, seq: Sequence, protocol: str, repetitions: i
     return results.is_complete_ope(tracker_dir, seq.name, len(seq))
 
 
-def _write(tracker_dir: Path, seq: Sequence, protocol: str, runs: list[np.ndarray], times: list[np.ndarray],
-           trackers: list[Any]):  # MLLM trackers count their answers
+def _write(
+    tracker_dir: Path,
+    seq: Sequence,
+    protocol: str,
+    runs: list[np.ndarray],
+    times: list[np.ndarray],
+    trackers: list[Any],
+):  # MLLM trackers count their answers
     if all(hasattr(t, "unparsable") for t in trackers):  # written first: the results mark completion
-        results.write_answers(tracker_dir, seq.name, results.AnswerCounts(
-            (len(seq) - 1) * len(trackers), sum(t.unparsable for t in trackers),
-            sum(t.rejected for t in trackers)))
+        results.write_answers(
+            tracker_dir,
+            seq.name,
+            results.AnswerCounts(
+                (len(seq) - 1) * len(trackers), sum(t.unparsable for t in trackers), sum(t.rejected for t in trackers)
+            ),
+        )
     if protocol == "got10k":
         results.write_got10k(tracker_dir, seq.name, runs, times)
     else:
@@ -87,7 +97,9 @@ def _check_box(box, tracker: Tracker, seq: Sequence, frame: int) -> np.ndarray:
 
 
 def _failure(tracker: Tracker, seq: Sequence, frame: int, e: Exception) -> TrackerError:
-    return TrackerError(f"tracker {tracker.name!r} failed on sequence {seq.name!r} frame {frame}: {type(e).__name__}: {e}")
+    return TrackerError(
+        f"tracker {tracker.name!r} failed on sequence {seq.name!r} frame {frame}: {type(e).__name__}: {e}"
+    )
 
 
 def _init_box(seq: Sequence) -> np.ndarray:
@@ -164,8 +176,9 @@ def _generate(jobs: list[_Job], requests: list) -> list[str]:
             out = backend.generate([requests[k] for k in members])
         except Exception as e:
             names = ", ".join(f"sequence {jobs[k].seq.name!r} frame {jobs[k].frame}" for k in members)
-            raise TrackerError(f"backend failed on a batch of {len(members)} requests ({names}): "
-                               f"{type(e).__name__}: {e}") from e
+            raise TrackerError(
+                f"backend failed on a batch of {len(members)} requests ({names}): {type(e).__name__}: {e}"
+            ) from e
         if len(out) != len(members):
             raise TrackerError(f"backend returned {len(out)} replies for {len(members)} requests")
         for k, reply in zip(members, out):
@@ -184,9 +197,14 @@ def _call_each(jobs: list[_Job], method: str, values: list) -> list:
     return out
 
 
-def track_lockstep(factory: Callable[[], Tracker], sequences: list[Sequence], batch_size: int,
-                   repetitions: int = 1, todo: list[int] | None = None,
-                   on_sequence: Callable[[int, list[_Job]], None] | None = None) -> None:
+def track_lockstep(
+    factory: Callable[[], Tracker],
+    sequences: list[Sequence],
+    batch_size: int,
+    repetitions: int = 1,
+    todo: list[int] | None = None,
+    on_sequence: Callable[[int, list[_Job]], None] | None = None,
+) -> None:
     """Up to ``batch_size`` sequence runs advance together, one frame each per step, with one batched
     ``generate`` call per step; ``on_sequence(index, runs)`` gets each sequence's runs (``_Job``: boxes,
     times, tracker, in repetition order) once all are done. Trackers need ``prepare``/``commit``."""
@@ -245,7 +263,9 @@ _WORKER: dict = {}
 def _worker_init(parent: int, factory, sequences, tracker_dir, protocol, repetitions):
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the runner decides
-    _WORKER.update(factory=factory, sequences=sequences, tracker_dir=tracker_dir, protocol=protocol, repetitions=repetitions)
+    _WORKER.update(
+        factory=factory, sequences=sequences, tracker_dir=tracker_dir, protocol=protocol, repetitions=repetitions
+    )
 
 
 def _die_with(parent: int) -> None:
@@ -357,9 +377,16 @@ def run(
     bar = tqdm(total=len(todo), desc=tracker_dir.name, unit="seq", disable=not progress or not todo)
     try:
         if batched:
+
             def write(i: int, runs: list[_Job]) -> None:
-                _write(tracker_dir, sequences[i], protocol, [j.boxes for j in runs], [j.times for j in runs],
-                       [j.tracker for j in runs])
+                _write(
+                    tracker_dir,
+                    sequences[i],
+                    protocol,
+                    [j.boxes for j in runs],
+                    [j.times for j in runs],
+                    [j.tracker for j in runs],
+                )
                 bar.update()
 
             track_lockstep(factory, sequences, batch_size, reps, todo, write)

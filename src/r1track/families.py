@@ -28,8 +28,9 @@ QWEN_MIN_PIXELS = 56 * 56
 QWEN_MAX_PIXELS = 28 * 28 * 16384
 
 
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = QWEN_MIN_PIXELS,
-                 max_pixels: int = QWEN_MAX_PIXELS) -> tuple[int, int]:
+def smart_resize(
+    height: int, width: int, factor: int = 28, min_pixels: int = QWEN_MIN_PIXELS, max_pixels: int = QWEN_MAX_PIXELS
+) -> tuple[int, int]:
     """``(height, width)`` after the Qwen2-VL/2.5-VL image processor's resize.
 
     Each side is rounded to a multiple of ``factor``; if the area leaves ``[min_pixels, max_pixels]``
@@ -140,7 +141,6 @@ def detect_family(config, override: str | None = None) -> str:
         model_type = getattr(config, "model_type", None)
     if model_type not in MODEL_TYPES:
         raise R1TrackError(
-            f"cannot tell the coordinate family of model_type {model_type!r}; pass --family "
-            f"({', '.join(FAMILIES)})"
+            f"cannot tell the coordinate family of model_type {model_type!r}; pass --family ({', '.join(FAMILIES)})"
         )
     return MODEL_TYPES[model_type]

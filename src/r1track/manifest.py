@@ -19,9 +19,24 @@ from r1track.errors import R1TrackError
 MANIFEST = "r1track-run.json"
 # not recorded: settings that never change a result (how fast, where, how patiently: a resume may
 # change them), the model (recorded on its own), the name (the folder's) and per-sequence state
-NOT_SETTINGS = {"device", "concurrency", "retries", "backoff", "timeout", "max_batch_size", "base_url",
-                "model_name", "name", "frame_index", "unparsable", "rejected", "box", "truth", "template",
-                "template_text"}
+NOT_SETTINGS = {
+    "device",
+    "concurrency",
+    "retries",
+    "backoff",
+    "timeout",
+    "max_batch_size",
+    "base_url",
+    "model_name",
+    "name",
+    "frame_index",
+    "unparsable",
+    "rejected",
+    "box",
+    "truth",
+    "template",
+    "template_text",
+}
 MODEL_FILES = {".json", ".safetensors", ".bin", ".model", ".txt", ".jinja", ".tiktoken"}
 SAMPLES, CHUNK = 16, 1 << 16
 
@@ -50,20 +65,26 @@ def fingerprint(model) -> str | None:
 
 def _settings(obj) -> dict:
     """An object's public settings of plain types (what a run was configured with)."""
-    return {k: v for k, v in sorted(vars(obj).items()) if not k.startswith("_") and k not in NOT_SETTINGS
-            and isinstance(v, (str, int, float, bool, type(None)))}
+    return {
+        k: v
+        for k, v in sorted(vars(obj).items())
+        if not k.startswith("_") and k not in NOT_SETTINGS and isinstance(v, (str, int, float, bool, type(None)))
+    }
 
 
 def describe(tracker) -> dict:
     """The manifest of a run of ``tracker`` (a fresh instance)."""
     backend = getattr(tracker, "backend", None)
     model = getattr(backend, "model_name", None)
-    return {"tracker": type(tracker).__name__, "tracker_options": _settings(tracker),
-            "backend": type(backend).__name__ if backend is not None else None,
-            "backend_options": _settings(backend) if backend is not None else {},
-            "model": None if model is None else str(model),
-            "model_fingerprint": None if model is None else fingerprint(model),
-            "r1track_version": __version__}
+    return {
+        "tracker": type(tracker).__name__,
+        "tracker_options": _settings(tracker),
+        "backend": type(backend).__name__ if backend is not None else None,
+        "backend_options": _settings(backend) if backend is not None else {},
+        "model": None if model is None else str(model),
+        "model_fingerprint": None if model is None else fingerprint(model),
+        "r1track_version": __version__,
+    }
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -104,6 +125,8 @@ def claim(tracker_dir: str | Path, manifest: dict, overwrite: bool) -> None:
         shutil.rmtree(tracker_dir)
     elif old is None and tracker_dir.is_dir() and any(not p.name.startswith(".") for p in tracker_dir.iterdir()):
         if not overwrite:
-            raise R1TrackError(f"{tracker_dir} holds results without a run manifest (an older r1track or "
-                               f"another tool), so resuming cannot be checked: {way_out}")
+            raise R1TrackError(
+                f"{tracker_dir} holds results without a run manifest (an older r1track or "
+                f"another tool), so resuming cannot be checked: {way_out}"
+            )
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")

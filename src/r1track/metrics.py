@@ -128,8 +128,13 @@ def got10k_summary(ious: np.ndarray, times: np.ndarray | None = None, curve: boo
     return out
 
 
-def got10k_sequence_ious(runs: list[np.ndarray], gt: np.ndarray, cover: np.ndarray | None,
-                         resolution: tuple[float, float], absent: np.ndarray | None = None) -> np.ndarray:
+def got10k_sequence_ious(
+    runs: list[np.ndarray],
+    gt: np.ndarray,
+    cover: np.ndarray | None,
+    resolution: tuple[float, float],
+    absent: np.ndarray | None = None,
+) -> np.ndarray:
     """Scored IoUs of every run of one sequence, runs concatenated: frame 0 dropped, cover > 0 kept."""
     keep = _scored(cover, gt, absent)
     pred = np.concatenate([np.asarray(r, dtype=np.float64)[keep] for r in runs])
@@ -207,11 +212,14 @@ def score_got10k(sequences, tracker_dir: str | Path) -> dict:
         raise R1TrackError(
             f"{len(no_gt)} sequences ({', '.join(no_gt[:3])}{', ...' if len(no_gt) > 3 else ''}) have "
             "ground truth for the first frame only: this split (GOT-10k test?) cannot be scored locally; "
-            "pack the results with `r1track pack` and submit them to the evaluation server")
+            "pack the results with `r1track pack` and submit them to the evaluation server"
+        )
     missing = [s.name for s in sequences if not (tracker_dir / s.name).is_dir()]
     if missing:
-        raise R1TrackError(f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
-                           f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        raise R1TrackError(
+            f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+        )
 
     parsed = results.read_got10k_many(tracker_dir, [(s.name, len(s.gt)) for s in sequences])
     ious, seq_of, frames = _got10k_ious(sequences, [runs for runs, _ in parsed])
@@ -227,8 +235,13 @@ def score_got10k(sequences, tracker_dir: str | Path) -> dict:
         time_seq = np.repeat(np.arange(n_seqs), [len(t) for t in times])[timed]
         fps = np.bincount(time_seq, 1.0 / all_times[timed], n_seqs) / np.bincount(time_seq, None, n_seqs)
     per_seq = {
-        seq.name: {"ao": _float(ao[k]), "sr50": _float(sr50[k]), "sr75": _float(sr75[k]),
-                   "speed_fps": _float(fps[k]), "length": len(seq.gt) - 1}
+        seq.name: {
+            "ao": _float(ao[k]),
+            "sr50": _float(sr50[k]),
+            "sr75": _float(sr75[k]),
+            "speed_fps": _float(fps[k]),
+            "length": len(seq.gt) - 1,
+        }
         for k, seq in enumerate(sequences)
     }
     overall = got10k_summary(ious, all_times)
@@ -243,12 +256,21 @@ def score_got10k(sequences, tracker_dir: str | Path) -> dict:
         out = {}
         for name, ks in sorted(members.items()):
             s = got10k_summary(ious[np.isin(seq_of, ks)], curve=False)
-            out[name] = {"ao": s["ao"], "sr50": s["sr50"], "sr75": s["sr75"],
-                         "num_frames": int(sum(frames[k] for k in ks)), "num_sequences": len(ks)}
+            out[name] = {
+                "ao": s["ao"],
+                "sr50": s["sr50"],
+                "sr75": s["sr75"],
+                "num_frames": int(sum(frames[k] for k in ks)),
+                "num_sequences": len(ks),
+            }
         return out
 
-    return {"overall": overall, "sequences": per_seq, "object_classes": grouped("object_class"),
-            "motion_classes": grouped("motion_class")}
+    return {
+        "overall": overall,
+        "sequences": per_seq,
+        "object_classes": grouped("object_class"),
+        "motion_classes": grouped("motion_class"),
+    }
 
 
 # ---------------------------------------------------------------- one-pass evaluation
@@ -272,8 +294,9 @@ def centre(boxes: np.ndarray) -> np.ndarray:
     return b[..., :2] + (b[..., 2:] - 1) / 2
 
 
-def ope_errors(pred: np.ndarray, gt: np.ndarray, absent: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ope_errors(
+    pred: np.ndarray, gt: np.ndarray, absent: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame (IoU, centre error px, normalised centre error) after the one-pass rules.
 
     Frames that count as failures get IoU -1 and errors +inf, so they fail every threshold.
@@ -347,8 +370,10 @@ def score_ope(sequences, tracker_dir: str | Path) -> dict:
     tracker_dir = Path(tracker_dir)
     missing = [s.name for s in sequences if not results.ope_file(tracker_dir, s.name).is_file()]
     if missing:
-        raise R1TrackError(f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
-                           f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        raise R1TrackError(
+            f"{tracker_dir}: no results for {len(missing)} of {len(sequences)} sequences "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+        )
     per_seq, curves, all_times, by_attr = {}, {}, [], {}  # type: ignore[var-annotated]
     for seq in sequences:
         boxes, times = results.read_ope(tracker_dir, seq.name, len(seq.gt), truncate=_truncates(seq))
@@ -371,6 +396,5 @@ def score_ope(sequences, tracker_dir: str | Path) -> dict:
     attributes = {}
     for attr, cs in sorted(by_attr.items()):
         s = ope_summary(cs)
-        attributes[attr] = {k: s[k] for k in ("auc", "precision", "norm_precision", "success_curve",
-                                               "num_sequences")}
+        attributes[attr] = {k: s[k] for k in ("auc", "precision", "norm_precision", "success_curve", "num_sequences")}
     return {"overall": overall, "sequences": per_seq, "attributes": attributes}

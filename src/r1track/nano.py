@@ -130,13 +130,19 @@ def build_tokenizer(seed: int = 0):
 
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=NANO_BPE_VOCAB, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  special_tokens=[], show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=NANO_BPE_VOCAB,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+        show_progress=False,
+    )
     bpe.train_from_iterator(tokenizer_corpus(seed), trainer=trainer)
     model = json.loads(bpe.to_str())["model"]
     vocab = model["vocab"]
@@ -144,17 +150,27 @@ def build_tokenizer(seed: int = 0):
     if len(vocab) > NANO_BPE_VOCAB:
         raise R1TrackError(f"nano tokenizer: {len(vocab)} BPE tokens, more than {NANO_BPE_VOCAB}")
     tokenizer = Qwen2TokenizerFast(
-        vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token=None, pad_token=None,
-        errors="replace", clean_up_tokenization_spaces=False, split_special_tokens=False, model_max_length=32768,
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        bos_token=None,
+        eos_token=None,
+        pad_token=None,
+        errors="replace",
+        clean_up_tokenization_spaces=False,
+        split_special_tokens=False,
+        model_max_length=32768,
     )
     # Added in id order first, then flagged (as tiny.py does for the real ids), so ids are contiguous.
     tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in QWEN2_ADDED_TOKENS])
     specials = [tok for tok, special in QWEN2_ADDED_TOKENS if special]
-    tokenizer.add_special_tokens({
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-        "extra_special_tokens": [t for t in specials if t != "<|endoftext|>"],
-    })
+    tokenizer.add_special_tokens(
+        {
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "extra_special_tokens": [t for t in specials if t != "<|endoftext|>"],
+        }
+    )
     first = len(vocab)
     for offset, (token, _) in enumerate(QWEN2_ADDED_TOKENS):
         if tokenizer.convert_tokens_to_ids(token) != first + offset:
@@ -179,9 +195,17 @@ def make_nano_processor(seed: int = 0):
 
 
 def token_ids(tokenizer) -> dict[str, int]:
-    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in (
-        ("endoftext", "<|endoftext|>"), ("im_end", "<|im_end|>"), ("image", "<|image_pad|>"),
-        ("video", "<|video_pad|>"), ("vision_start", "<|vision_start|>"), ("vision_end", "<|vision_end|>"))}
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(tok)
+        for name, tok in (
+            ("endoftext", "<|endoftext|>"),
+            ("im_end", "<|im_end|>"),
+            ("image", "<|image_pad|>"),
+            ("video", "<|video_pad|>"),
+            ("vision_start", "<|vision_start|>"),
+            ("vision_end", "<|vision_end|>"),
+        )
+    }
     return ids
 
 
@@ -201,8 +225,11 @@ def build_nano_config(tokenizer, sizes: ModelSizes = NANO_SIZES):
     text = config.text_config
     text.bos_token_id, text.eos_token_id, text.pad_token_id = ids["endoftext"], ids["im_end"], ids["endoftext"]
     text.max_position_embeddings = 4096
-    text.rope_parameters = {"rope_type": "default", "rope_theta": NANO_ROPE_THETA,
-                            "mrope_section": list(NANO_MROPE_SECTION)}
+    text.rope_parameters = {
+        "rope_type": "default",
+        "rope_theta": NANO_ROPE_THETA,
+        "mrope_section": list(NANO_MROPE_SECTION),
+    }
     return config
 
 

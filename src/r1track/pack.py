@@ -29,12 +29,12 @@ def _write_zip(out_zip: Path, members: Iterable[tuple[Path, str]], overwrite: bo
 def _raise_incomplete(problems: list[str], total: int, what: str) -> None:
     if problems:
         shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
-        raise R1TrackError(f"{len(problems)} of {total} sequences have missing or bad {what} "
-                           f"results, nothing packed: {shown}")
+        raise R1TrackError(
+            f"{len(problems)} of {total} sequences have missing or bad {what} results, nothing packed: {shown}"
+        )
 
 
-def pack_got10k_test(tracker_dir: str | Path, sequences, out_zip: str | Path,
-                     overwrite: bool = False) -> Path:
+def pack_got10k_test(tracker_dir: str | Path, sequences, out_zip: str | Path, overwrite: bool = False) -> Path:
     """Zip GOT-10k results for the evaluation server: the root holds one folder per sequence with its
     run files and time file. Every sequence must be present and valid, else nothing is written."""
     check_names(seq.name for seq in sequences)
@@ -54,8 +54,7 @@ def pack_got10k_test(tracker_dir: str | Path, sequences, out_zip: str | Path,
     return _write_zip(Path(out_zip), members, overwrite)
 
 
-def pack_trackingnet(tracker_dir: str | Path, sequences, out_zip: str | Path,
-                     overwrite: bool = False) -> Path:
+def pack_trackingnet(tracker_dir: str | Path, sequences, out_zip: str | Path, overwrite: bool = False) -> Path:
     """Zip TrackingNet results: ``<seq>.txt`` files at the root, every sequence present and finite."""
     check_names(seq.name for seq in sequences)
     members, problems = [], []
@@ -75,8 +74,9 @@ def pack_trackingnet(tracker_dir: str | Path, sequences, out_zip: str | Path,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=["got10k", "trackingnet"],
-                        help="submission format of the evaluation server")
+    parser.add_argument(
+        "--format", required=True, choices=["got10k", "trackingnet"], help="submission format of the evaluation server"
+    )
     parser.add_argument("--dataset", required=True, help="dataset name (as `r1track eval` uses)")
     parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default="test", help="dataset split (default: test)")

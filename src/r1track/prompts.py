@@ -69,8 +69,7 @@ PROMPTS = {
 # images per query for each variant (one box per image but the last)
 PROMPT_IMAGES = {"current": 2, "old": 2, "direct": 2, "three": 3, "three-direct": 3}
 # the three-image counterpart of a two-image variant
-THREE_IMAGE_VARIANT = {"current": "three", "direct": "three-direct", "three": "three",
-                       "three-direct": "three-direct"}
+THREE_IMAGE_VARIANT = {"current": "three", "direct": "three-direct", "three": "three", "three-direct": "three-direct"}
 
 
 def format_box(xyxy) -> str:
@@ -101,8 +100,9 @@ def tracking_text(box_text: str | Sequence[str], variant: str = "current", think
     return with_thinking(PROMPTS[variant].format(**fields), thinking)
 
 
-def tracking_messages(box_text: str | Sequence[str], variant: str = "current", thinking: bool = False,
-                      n_images: int = 2) -> list[dict]:
+def tracking_messages(
+    box_text: str | Sequence[str], variant: str = "current", thinking: bool = False, n_images: int = 2
+) -> list[dict]:
     """Chat messages of one tracking query (template image(s), then the search image, then the text)."""
     if variant in PROMPT_IMAGES and PROMPT_IMAGES[variant] != n_images:
         raise ValueError(f"prompt {variant!r} is for {PROMPT_IMAGES[variant]} images, not {n_images}")

@@ -28,10 +28,18 @@ PROTOCOLS = ("got10k", "ope")
 
 # (column title, key in "overall", format)
 COLUMNS = {
-    "got10k": [("AO", "ao", "{:.3f}"), ("SR0.50", "sr50", "{:.3f}"), ("SR0.75", "sr75", "{:.3f}"),
-               ("FPS", "speed_fps", "{:.2f}")],
-    "ope": [("AUC", "auc", "{:.3f}"), ("Prec", "precision", "{:.3f}"), ("NPrec", "norm_precision", "{:.3f}"),
-            ("FPS", "speed_fps", "{:.2f}")],
+    "got10k": [
+        ("AO", "ao", "{:.3f}"),
+        ("SR0.50", "sr50", "{:.3f}"),
+        ("SR0.75", "sr75", "{:.3f}"),
+        ("FPS", "speed_fps", "{:.2f}"),
+    ],
+    "ope": [
+        ("AUC", "auc", "{:.3f}"),
+        ("Prec", "precision", "{:.3f}"),
+        ("NPrec", "norm_precision", "{:.3f}"),
+        ("FPS", "speed_fps", "{:.2f}"),
+    ],
 }
 # share of failed model answers above which a tracker's scores come with a warning
 FAILURE_WARNING = 0.05
@@ -52,8 +60,13 @@ def tracker_names(results_dir: str | Path, sequences) -> list[str]:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise DataError(results_dir, "results folder is missing")
-    return sorted(p.name for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and ((p / MANIFEST).is_file() or any(results.has_results(p, s.name) for s in sequences)))
+    return sorted(
+        p.name
+        for p in results_dir.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and ((p / MANIFEST).is_file() or any(results.has_results(p, s.name) for s in sequences))
+    )
 
 
 def _folder(results_dir: Path, name: str) -> str:
@@ -61,8 +74,11 @@ def _folder(results_dir: Path, name: str) -> str:
     (results of ``eval --tracker csrt`` by r1track versions that wrote ``CSRT/``)."""
     if (results_dir / name).is_dir():
         return name
-    same = [p.name for p in results_dir.iterdir() if p.is_dir() and p.name.lower() == name.lower()] \
-        if results_dir.is_dir() else []
+    same = (
+        [p.name for p in results_dir.iterdir() if p.is_dir() and p.name.lower() == name.lower()]
+        if results_dir.is_dir()
+        else []
+    )
     if len(same) != 1:
         raise DataError(results_dir / name, f"no results for tracker {name!r}")
     return same[0]
@@ -95,7 +111,9 @@ def answer_summary(sequences, tracker_dir: str | Path) -> dict | None:
     counts = results.read_answers(tracker_dir, [s.name for s in sequences])
     if not counts:
         return None
-    total = results.AnswerCounts(*(sum(getattr(c, k) for c in counts.values()) for k in ("answers", "unparsable", "rejected")))
+    total = results.AnswerCounts(
+        *(sum(getattr(c, k) for c in counts.values()) for k in ("answers", "unparsable", "rejected"))
+    )
     row = lambda c: {**asdict(c), "failure_rate": c.failure_rate}
     return {**row(total), "sequences": {name: row(c) for name, c in counts.items()}}
 
@@ -105,12 +123,16 @@ def print_answers(summaries: dict) -> None:
     for name, s in summaries.items():
         if s is None:
             continue
-        print(f"{name}: {s['unparsable']} of {s['answers']} answers unparsable, {s['rejected']} rejected "
-              f"({s['failure_rate']:.1%} failed)")
+        print(
+            f"{name}: {s['unparsable']} of {s['answers']} answers unparsable, {s['rejected']} rejected "
+            f"({s['failure_rate']:.1%} failed)"
+        )
         if s["failure_rate"] > FAILURE_WARNING:
-            print(f"WARNING: {name}: {s['failure_rate']:.1%} of the model's answers gave no usable box (the "
-                  "tracker kept its previous box): the scores measure these failures, not only the model",
-                  file=sys.stderr)
+            print(
+                f"WARNING: {name}: {s['failure_rate']:.1%} of the model's answers gave no usable box (the "
+                "tracker kept its previous box): the scores measure these failures, not only the model",
+                file=sys.stderr,
+            )
 
 
 def _ranked(scores: dict, protocol: str) -> list[str]:
@@ -140,7 +162,9 @@ def format_table(scores: dict, protocol: str) -> str:
     _check_protocol(protocol)
     cols = COLUMNS[protocol]
     header = ["Tracker"] + [c[0] for c in cols]
-    rows = [[name] + [_cell(scores[name]["overall"].get(k), f) for _, k, f in cols] for name in _ranked(scores, protocol)]
+    rows = [
+        [name] + [_cell(scores[name]["overall"].get(k), f) for _, k, f in cols] for name in _ranked(scores, protocol)
+    ]
     return _table(header, rows)
 
 
@@ -189,13 +213,27 @@ def write_json(scores: dict, out: str | Path) -> Path:
 # x axis, y key, headline key, title, axis label, file name
 def _plot_specs(protocol: str) -> list[tuple]:
     if protocol == "got10k":
-        return [(metrics.GOT10K_THRESHOLDS, "success_curve", "ao", "Success plot", "Overlap threshold", "success_plot.png")]
+        return [
+            (metrics.GOT10K_THRESHOLDS, "success_curve", "ao", "Success plot", "Overlap threshold", "success_plot.png")
+        ]
     return [
         (metrics.OPE_IOU_THRESHOLDS, "success_curve", "auc", "Success plot", "Overlap threshold", "success_plot.png"),
-        (metrics.OPE_PIXEL_THRESHOLDS, "precision_curve", "precision", "Precision plot",
-         "Location error threshold (px)", "precision_plot.png"),
-        (metrics.OPE_NORM_THRESHOLDS, "norm_precision_curve", "norm_precision", "Normalized precision plot",
-         "Normalized location error threshold", "norm_precision_plot.png"),
+        (
+            metrics.OPE_PIXEL_THRESHOLDS,
+            "precision_curve",
+            "precision",
+            "Precision plot",
+            "Location error threshold (px)",
+            "precision_plot.png",
+        ),
+        (
+            metrics.OPE_NORM_THRESHOLDS,
+            "norm_precision_curve",
+            "norm_precision",
+            "Normalized precision plot",
+            "Normalized location error threshold",
+            "norm_precision_plot.png",
+        ),
     ]
 
 
@@ -221,8 +259,13 @@ def plot_curves(scores: dict, protocol: str, out_dir: str | Path) -> list[Path]:
                     continue
                 y = np.array([np.nan if v is None else v for v in curve], dtype=np.float64)
                 ax.plot(x[: len(y)], y, label=legend_label(name, overall.get(score_key)), linewidth=2)
-            ax.set(title=f"{title} ({protocol_label(protocol)})", xlabel=xlabel, ylabel="Success rate"
-                   if curve_key == "success_curve" else "Precision", xlim=(x[0], x[-1]), ylim=(0, 1.01))
+            ax.set(
+                title=f"{title} ({protocol_label(protocol)})",
+                xlabel=xlabel,
+                ylabel="Success rate" if curve_key == "success_curve" else "Precision",
+                xlim=(x[0], x[-1]),
+                ylim=(0, 1.01),
+            )
             ax.grid(True, alpha=0.3)
             ax.legend(loc="lower left" if curve_key == "success_curve" else "lower right", fontsize=8)
             fig.tight_layout()

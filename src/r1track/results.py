@@ -54,8 +54,9 @@ def _check_boxes(boxes, what: str) -> np.ndarray:
         raise ValueError(f"{what}: boxes must have shape (N, 4), got {b.shape}")
     if not np.isfinite(b).all():
         bad = int(np.flatnonzero(~np.isfinite(b).all(1))[0])
-        raise ValueError(f"{what}: box of frame {bad} is not finite ({b[bad].tolist()}); "
-                         "a tracker must never return NaN or inf")
+        raise ValueError(
+            f"{what}: box of frame {bad} is not finite ({b[bad].tolist()}); a tracker must never return NaN or inf"
+        )
     return b
 
 
@@ -125,7 +126,7 @@ def read_tables(specs: list[tuple[str | Path, int | None, int, bool, bool]]) -> 
         except DataError:
             values = np.concatenate([_parse(specs[i][0], *loaded[i], cols) for i in members])
         for i, end, n in zip(members, np.cumsum(lines), lines):
-            tables[i] = values[end - n:end]
+            tables[i] = values[end - n : end]
     for (path, _, _, allow_nan, _), (body, _), table in zip(specs, loaded, tables):
         bad = np.isinf(table) if allow_nan else ~np.isfinite(table)
         if bad.any():
@@ -135,8 +136,9 @@ def read_tables(specs: list[tuple[str | Path, int | None, int, bool, bool]]) -> 
     return tables
 
 
-def read_table(path: str | Path, n_rows: int | None, n_cols: int, *, allow_nan: bool = False,
-               truncate: bool = False) -> np.ndarray:
+def read_table(
+    path: str | Path, n_rows: int | None, n_cols: int, *, allow_nan: bool = False, truncate: bool = False
+) -> np.ndarray:
     """Read a numeric table (``,``, tab or space separated) as float64 (rows, n_cols).
 
     Checks the row count when ``n_rows`` is given (``truncate`` cuts longer files to ``n_rows``; blank
@@ -176,8 +178,7 @@ def got10k_run_files(tracker_dir: str | Path, seq_name: str) -> list[Path]:
     return _got10k_listing(tracker_dir, seq_name)[0]
 
 
-def _got10k_listing(tracker_dir: str | Path, seq_name: str, as_str: bool = False
-                    ) -> tuple[list, str | Path | None]:
+def _got10k_listing(tracker_dir: str | Path, seq_name: str, as_str: bool = False) -> tuple[list, str | Path | None]:
     """(run files in run order, time file or None) from one directory listing (str paths are for
     the scoring hot path, where pathlib's overhead shows)."""
     folder = os.path.join(tracker_dir, seq_name)
@@ -197,13 +198,11 @@ def has_results(tracker_dir: str | Path, seq_name: str) -> bool:
     return bool(_got10k_listing(tracker_dir, seq_name)[0]) or ope_file(tracker_dir, seq_name).is_file()
 
 
-def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray],
-                 times: list[np.ndarray]) -> None:
+def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray], times: list[np.ndarray]) -> None:
     """Write all runs of one sequence; the time file last, so it marks a complete sequence."""
     check_names([seq_name])
     if not runs or len(runs) != len(times):
-        raise ValueError(f"{seq_name}: need one time array per run, got {len(runs)} runs "
-                         f"and {len(times)} time arrays")
+        raise ValueError(f"{seq_name}: need one time array per run, got {len(runs)} runs and {len(times)} time arrays")
     boxes = [_check_boxes(r, f"{seq_name} run {i + 1}") for i, r in enumerate(runs)]
     n = len(boxes[0])
     cols = [_check_times(t, f"{seq_name} run {i + 1}") for i, t in enumerate(times)]
@@ -221,8 +220,7 @@ def write_got10k(tracker_dir: str | Path, seq_name: str, runs: list[np.ndarray],
     atomic_write_text(time_file, format_times(np.stack(cols, axis=1)))
 
 
-def read_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int
-                ) -> tuple[list[np.ndarray], np.ndarray | None]:
+def read_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Read and validate every run of one sequence.
 
     Returns ``(runs, times)``: runs are (N, 4) float arrays (no NaN/inf); times is (N, R) (NaN allowed,
@@ -231,8 +229,9 @@ def read_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int
     return read_got10k_many(tracker_dir, [(seq_name, n_frames)])[0]
 
 
-def read_got10k_many(tracker_dir: str | Path, items: list[tuple[str, int]]
-                     ) -> list[tuple[list[np.ndarray], np.ndarray | None]]:
+def read_got10k_many(
+    tracker_dir: str | Path, items: list[tuple[str, int]]
+) -> list[tuple[list[np.ndarray], np.ndarray | None]]:
     """``read_got10k`` for many (sequence name, frame count) pairs, parsed in one vectorised pass."""
     specs, layout = [], []
     for seq_name, n_frames in items:
@@ -245,17 +244,15 @@ def read_got10k_many(tracker_dir: str | Path, items: list[tuple[str, int]]
         layout.append((len(runs), time_file is not None))
     tables, out, at = read_tables(specs), [], 0
     for n_runs, has_time in layout:
-        out.append((tables[at:at + n_runs], tables[at + n_runs] if has_time else None))
+        out.append((tables[at : at + n_runs], tables[at + n_runs] if has_time else None))
         at += n_runs + has_time
     return out
 
 
-def is_complete_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int,
-                       repetitions: int) -> bool:
+def is_complete_got10k(tracker_dir: str | Path, seq_name: str, n_frames: int, repetitions: int) -> bool:
     """Resume check: run files 1..repetitions hold ``n_frames`` finite boxes and the time file
     ``n_frames`` rows of ``repetitions`` columns (content parsed, so a cut or garbled file reruns)."""
-    specs = [(got10k_run_file(tracker_dir, seq_name, r), n_frames, 4, False, False)
-             for r in range(1, repetitions + 1)]
+    specs = [(got10k_run_file(tracker_dir, seq_name, r), n_frames, 4, False, False) for r in range(1, repetitions + 1)]
     return _readable(specs + [(got10k_time_file(tracker_dir, seq_name), n_frames, repetitions, True, False)])
 
 
@@ -278,8 +275,7 @@ def ope_time_file(tracker_dir: str | Path, seq_name: str) -> Path:
     return Path(tracker_dir) / "times" / f"{seq_name}_time.txt"
 
 
-def write_ope(tracker_dir: str | Path, seq_name: str, boxes: np.ndarray,
-              times: np.ndarray | None = None) -> None:
+def write_ope(tracker_dir: str | Path, seq_name: str, boxes: np.ndarray, times: np.ndarray | None = None) -> None:
     """Write one sequence's boxes (and times); the box file last, so it marks a complete sequence."""
     check_names([seq_name])
     b = _check_boxes(boxes, seq_name)
@@ -295,16 +291,16 @@ def write_ope(tracker_dir: str | Path, seq_name: str, boxes: np.ndarray,
     atomic_write_text(ope_file(tracker_dir, seq_name), format_boxes(b))
 
 
-def read_ope(tracker_dir: str | Path, seq_name: str, n_frames: int, truncate: bool = False
-             ) -> tuple[np.ndarray, np.ndarray | None]:
+def read_ope(
+    tracker_dir: str | Path, seq_name: str, n_frames: int, truncate: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Read one sequence's boxes (N, 4) and times (N,) or None.
 
     NaN boxes are accepted: other toolkits write them for lost targets and the one-pass rules replace
     them by the previous prediction. ``truncate`` is LaSOT's rule (monkey-17 results longer than the
     ground truth are cut to its length); a shorter file is always an error.
     """
-    boxes = read_table(ope_file(tracker_dir, seq_name), n_frames, 4, allow_nan=True,
-                       truncate=truncate)
+    boxes = read_table(ope_file(tracker_dir, seq_name), n_frames, 4, allow_nan=True, truncate=truncate)
     time_file = ope_time_file(tracker_dir, seq_name)
     if not time_file.exists():
         return boxes, None

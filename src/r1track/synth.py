@@ -82,8 +82,10 @@ def _star(points: int = 5, inner: float = 0.45) -> np.ndarray:
 
 def _cross(arm: float = 0.33) -> np.ndarray:
     a = arm
-    return np.array([(-a, -1), (a, -1), (a, -a), (1, -a), (1, a), (a, a),
-                     (a, 1), (-a, 1), (-a, a), (-1, a), (-1, -a), (-a, -a)], float)
+    return np.array(
+        [(-a, -1), (a, -1), (a, -a), (1, -a), (1, a), (a, a), (a, 1), (-a, 1), (-a, a), (-1, a), (-1, -a), (-a, -a)],
+        float,
+    )
 
 
 def _centred(poly: np.ndarray) -> np.ndarray:
@@ -285,8 +287,15 @@ def _wave(rng: np.random.Generator, frames: int, amplitude: float, periods: tupl
     return amplitude * (np.sin(2 * np.pi * t / period + phase) - np.sin(phase))
 
 
-def object_track(rng: np.random.Generator, sprite: Sprite, motion: str, ratio: float, frames: int,
-                 size: tuple[int, int], border: tuple[float, float]) -> Track:
+def object_track(
+    rng: np.random.Generator,
+    sprite: Sprite,
+    motion: str,
+    ratio: float,
+    frames: int,
+    size: tuple[int, int],
+    border: tuple[float, float],
+) -> Track:
     """Plan an object's path: scale, aspect and (sometimes) angle change smoothly; its box at frame 0
     has side sqrt(w*h) = ratio * sqrt(W*H). ``border`` bounds how far (in half extents) the centre keeps
     from the image border: below 1 the object may leave the image partly."""
@@ -318,8 +327,14 @@ def object_track(rng: np.random.Generator, sprite: Sprite, motion: str, ratio: f
 
 
 def _sprite(rng: np.random.Generator, shape: str, colour: str) -> Sprite:
-    return Sprite(shape, colour, tuple(float(c) for c in COLOURS[colour]), float(rng.uniform(0, 2 * np.pi)),
-                  float(rng.uniform(0.08, 0.22)), float(rng.choice((0.0, 0.4, 0.5, 0.55))))
+    return Sprite(
+        shape,
+        colour,
+        tuple(float(c) for c in COLOURS[colour]),
+        float(rng.uniform(0, 2 * np.pi)),
+        float(rng.uniform(0.08, 0.22)),
+        float(rng.choice((0.0, 0.4, 0.5, 0.55))),
+    )
 
 
 def _linear_track(sprite: Sprite, centre0, velocity, t_c: float, half, angle: float, frames: int) -> Track:
@@ -364,8 +379,14 @@ def occluder_track(rng: np.random.Generator, target: Track, frames: int) -> Trac
     v_target = (target.centre[min(i + 1, frames - 1)] - target.centre[max(i - 1, 0)]) / 2
     at = target.centre[i] + (t_c - i) * v_target + offset * n
     rgb = OCCLUDER_COLOURS[rng.integers(len(OCCLUDER_COLOURS))]
-    sprite = Sprite(shape, "occluder", tuple(float(c) for c in rgb), float(rng.uniform(0, 2 * np.pi)),
-                    float(rng.uniform(0.08, 0.22)), 0.0)
+    sprite = Sprite(
+        shape,
+        "occluder",
+        tuple(float(c) for c in rgb),
+        float(rng.uniform(0, 2 * np.pi)),
+        float(rng.uniform(0.08, 0.22)),
+        0.0,
+    )
     return _linear_track(sprite, at, v_target + speed * d, t_c, size, angle, frames)
 
 
@@ -417,20 +438,37 @@ def plan_sequence(seed: int, split: str, index: int, frames: int, size: tuple[in
     colour = str(looks.choice(list(COLOURS)))
     wanted = str(looks.choice(list(SIZE_SAMPLING)))
     motion = str(motion_rng.choice(MOTIONS))
-    target = object_track(motion_rng, _sprite(looks, shape, colour), motion,
-                          motion_rng.uniform(*SIZE_SAMPLING[wanted]), frames, (W, H), (0.55, 1.25))
+    target = object_track(
+        motion_rng,
+        _sprite(looks, shape, colour),
+        motion,
+        motion_rng.uniform(*SIZE_SAMPLING[wanted]),
+        frames,
+        (W, H),
+        (0.55, 1.25),
+    )
     first = target_labels(target, 0, (W, H), [])
     cls = size_class(first[0], W, H)
-    distractors = tuple(_distractor(extras, target, frames, (W, H))
-                        for _ in range(int(extras.choice(4, p=(0.25, 0.35, 0.25, 0.15)))))
+    distractors = tuple(
+        _distractor(extras, target, frames, (W, H)) for _ in range(int(extras.choice(4, p=(0.25, 0.35, 0.25, 0.15))))
+    )
     occluders: list = []
     for _ in range(int(extras.choice(3, p=(0.3, 0.45, 0.25)))):
         occ = occluder_track(extras, target, frames)
         # frame 0 must show the whole target, as GOT-10k's first frames do
         if occ is not None and target_labels(target, 0, (W, H), [*occluders, occ])[1] == 8:
             occluders.append(occ)
-    return Plan(sequence_name(split, index), (int(W), int(H)), bg, camera_pan(cam, frames), target, motion,
-                cls, distractors, tuple(occluders))
+    return Plan(
+        sequence_name(split, index),
+        (int(W), int(H)),
+        bg,
+        camera_pan(cam, frames),
+        target,
+        motion,
+        cls,
+        distractors,
+        tuple(occluders),
+    )
 
 
 def _distractor(rng: np.random.Generator, target: Track, frames: int, size: tuple[int, int]) -> Track:
@@ -458,8 +496,10 @@ def _overlap(a: Raster, bx0: int, by0: int, bh: int, bw: int):
     x1, y1 = min(a.x0 + aw, bx0 + bw), min(a.y0 + ah, by0 + bh)
     if x0 >= x1 or y0 >= y1:
         return None
-    return ((slice(y0 - a.y0, y1 - a.y0), slice(x0 - a.x0, x1 - a.x0)),
-            (slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0)))
+    return (
+        (slice(y0 - a.y0, y1 - a.y0), slice(x0 - a.x0, x1 - a.x0)),
+        (slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0)),
+    )
 
 
 def _appearance(track: Track, t: int, r: Raster) -> np.ndarray:
@@ -538,7 +578,7 @@ def render_frame(plan: Plan, t: int, with_target: bool = True) -> Rendered:
     """Render frame t (0-based) and its labels; ``with_target=False`` leaves the target out (for checks)."""
     W, H = plan.size
     ox, oy = plan.pan[t]
-    image = plan.background[oy:oy + H, ox:ox + W].copy()
+    image = plan.background[oy : oy + H, ox : ox + W].copy()
     for d in plan.distractors:
         _paint(image, d, t)
     target = _raster_at(plan.target, t)
@@ -562,11 +602,18 @@ def _box_line(box) -> str:
 
 def meta_info(plan: Plan, seed: int, split: str, index: int) -> str:
     s = plan.target.sprite
-    lines = ["[METAINFO]", f"object_class: {s.shape}", f"motion_class: {plan.motion}",
-             "major_class: geometric shape", "root_class: synthetic object", f"object_colour: {s.colour}",
-             f"size_class: {plan.size_class}", f"resolution: ({plan.size[0]}, {plan.size[1]})",
-             f"description: {plan.description}",
-             f"generator: r1track.synth seed={seed} split={split} index={index}"]
+    lines = [
+        "[METAINFO]",
+        f"object_class: {s.shape}",
+        f"motion_class: {plan.motion}",
+        "major_class: geometric shape",
+        "root_class: synthetic object",
+        f"object_colour: {s.colour}",
+        f"size_class: {plan.size_class}",
+        f"resolution: ({plan.size[0]}, {plan.size[1]})",
+        f"description: {plan.description}",
+        f"generator: r1track.synth seed={seed} split={split} index={index}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -576,8 +623,9 @@ def write_sequence(plan: Plan, seq_dir: Path, split: str, meta: str, truth_dir: 
     boxes, covers, cuts = [], [], []
     for t in range(plan.frames):
         frame = render_frame(plan, t)
-        ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        ok, jpg = cv2.imencode(
+            ".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        )
         if not ok:
             raise R1TrackError(f"{seq_dir}: JPEG encoding failed for frame {t + 1}")
         atomic_write_bytes(seq_dir / f"{t + 1:08d}.jpg", jpg.tobytes(), sync=False)
@@ -604,8 +652,9 @@ def _prepare(split_dir: Path, truth_dir: Path | None, split: str, overwrite: boo
     if not split_dir.exists() or not any(split_dir.iterdir()):
         return
     if not overwrite:
-        raise R1TrackError(f"{split_dir} already exists and is not empty; pass --overwrite "
-                           "(overwrite=True) to replace it")
+        raise R1TrackError(
+            f"{split_dir} already exists and is not empty; pass --overwrite (overwrite=True) to replace it"
+        )
     ours = re.compile(rf"^Synth_{split.capitalize()}_\d{{6}}$")
     foreign = [p.name for p in split_dir.iterdir() if p.name != "list.txt" and not ours.match(p.name)]
     if foreign:
@@ -631,8 +680,16 @@ def _parse_size(text) -> tuple[int, int]:
     return w, h
 
 
-def generate(out: str | Path, sequences: int, frames: int, seed: int, split: str = "val",
-             size: tuple[int, int] | str | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+def generate(
+    out: str | Path,
+    sequences: int,
+    frames: int,
+    seed: int,
+    split: str = "val",
+    size: tuple[int, int] | str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     """Write ``sequences`` synthetic sequences of ``frames`` frames to ``out/<split>`` (GOT-10k layout)
     and return that folder. Sequence i depends only on (seed, split, i, frames, size)."""
     if split not in SPLITS:
@@ -667,20 +724,34 @@ def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=int, required=True, help="frames per sequence")
     parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
     parser.add_argument("--split", choices=SPLITS, default="val", help="split folder and naming (default: val)")
-    parser.add_argument("--size", default=None, help="frame size WxH for all sequences (default: varied per "
-                        f"sequence among {', '.join(f'{w}x{h}' for w, h in FRAME_SIZES)})")
+    parser.add_argument(
+        "--size",
+        default=None,
+        help="frame size WxH for all sequences (default: varied per "
+        f"sequence among {', '.join(f'{w}x{h}' for w, h in FRAME_SIZES)})",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing synthetic split")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     start = time.perf_counter()
-    split_dir = generate(args.out, args.sequences, args.frames, args.seed, split=args.split, size=args.size,
-                         overwrite=args.overwrite, progress=not args.no_progress)
+    split_dir = generate(
+        args.out,
+        args.sequences,
+        args.frames,
+        args.seed,
+        split=args.split,
+        size=args.size,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
     elapsed = time.perf_counter() - start
     n = args.sequences * args.frames
-    print(f"wrote {args.sequences} sequences x {args.frames} frames to {split_dir} "
-          f"in {elapsed:.1f} s ({n / elapsed:.0f} frames/s)")
+    print(
+        f"wrote {args.sequences} sequences x {args.frames} frames to {split_dir} "
+        f"in {elapsed:.1f} s ({n / elapsed:.0f} frames/s)"
+    )
     if args.split == "test":
         print(f"full test ground truth: {split_dir.parent / 'test_groundtruth'}")
     return 0

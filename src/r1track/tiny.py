@@ -28,9 +28,7 @@ from r1track.errors import R1TrackError
 _TOKENIZER_BUILD = 1
 
 # Qwen2's pre-tokenizer split: like cl100k but digits are split one by one (``\p{N}``, not {1,3}).
-QWEN2_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 N_BPE_RANKS = 151643  # byte-level BPE tokens in qwen.tiktoken; added tokens start right after
 
@@ -145,16 +143,40 @@ class _FamilySpec:
 
 FAMILY_SPECS: dict[str, _FamilySpec] = {
     "qwen2.5-vl": _FamilySpec(
-        "qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor",
-        QWEN2_ADDED_TOKENS, 14, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, 56 * 56, 28 * 28 * 16384,
+        "qwen2_5_vl",
+        "Qwen2_5_VLForConditionalGeneration",
+        "Qwen2_5_VLProcessor",
+        "Qwen2VLVideoProcessor",
+        QWEN2_ADDED_TOKENS,
+        14,
+        OPENAI_CLIP_MEAN,
+        OPENAI_CLIP_STD,
+        56 * 56,
+        28 * 28 * 16384,
     ),
     "qwen2-vl": _FamilySpec(
-        "qwen2_vl", "Qwen2VLForConditionalGeneration", "Qwen2VLProcessor", "Qwen2VLVideoProcessor",
-        QWEN2_ADDED_TOKENS, 14, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, 56 * 56, 28 * 28 * 16384,
+        "qwen2_vl",
+        "Qwen2VLForConditionalGeneration",
+        "Qwen2VLProcessor",
+        "Qwen2VLVideoProcessor",
+        QWEN2_ADDED_TOKENS,
+        14,
+        OPENAI_CLIP_MEAN,
+        OPENAI_CLIP_STD,
+        56 * 56,
+        28 * 28 * 16384,
     ),
     "qwen3-vl": _FamilySpec(
-        "qwen3_vl", "Qwen3VLForConditionalGeneration", "Qwen3VLProcessor", "Qwen3VLVideoProcessor",
-        QWEN3_ADDED_TOKENS, 16, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], 65536, 16777216,
+        "qwen3_vl",
+        "Qwen3VLForConditionalGeneration",
+        "Qwen3VLProcessor",
+        "Qwen3VLVideoProcessor",
+        QWEN3_ADDED_TOKENS,
+        16,
+        [0.5, 0.5, 0.5],
+        [0.5, 0.5, 0.5],
+        65536,
+        16777216,
     ),
 }
 
@@ -228,11 +250,13 @@ def _build_qwen_tokenizer(ranks_file: Path, added: tuple[tuple[str, bool], ...])
     # Added in id order first, then flagged: the ids must be upstream's, whatever order flags are set in.
     tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in added])
     specials = [tok for tok, special in added if special]
-    tokenizer.add_special_tokens({
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-        "extra_special_tokens": [t for t in specials if t != "<|endoftext|>"],
-    })
+    tokenizer.add_special_tokens(
+        {
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "extra_special_tokens": [t for t in specials if t != "<|endoftext|>"],
+        }
+    )
     return tokenizer
 
 
@@ -253,7 +277,7 @@ def _cached_tokenizer(added: tuple[tuple[str, bool], ...], root: Path):
             # Qwen3's added tokens extend Qwen2's: extend the cached Qwen2 tokenizer, skipping the
             # slow part (deriving ~300k merges from the BPE ranks).
             tokenizer = _cached_tokenizer(base, root)
-            tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in added[len(base):]])
+            tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in added[len(base) :]])
         else:
             tokenizer = _build_qwen_tokenizer(ranks_file, added)
         for offset, (token, _) in enumerate(added):
@@ -295,8 +319,13 @@ def make_processor(family: str = "qwen2.5-vl", cache_dir: str | Path | None = No
     spec = _spec(family)
     tokenizer = tokenizer if tokenizer is not None else qwen_tokenizer(family, cache_dir)
     tokenizer.chat_template = _chat_template(family)
-    common = dict(patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2,
-                  image_mean=spec.image_mean, image_std=spec.image_std)
+    common = dict(
+        patch_size=spec.patch_size,
+        temporal_patch_size=2,
+        merge_size=2,
+        image_mean=spec.image_mean,
+        image_std=spec.image_std,
+    )
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": spec.min_pixels, "longest_edge": spec.max_pixels}, **common
     )
@@ -346,32 +375,76 @@ def build_config(family: str = "qwen2.5-vl", sizes: ModelSizes = TINY, vocab_siz
     last = sizes.vision_depth - 1
     if family == "qwen2.5-vl":
         fullatt = [i for i in range(7, sizes.vision_depth, 8)] or [last]
-        vision = dict(depth=sizes.vision_depth, hidden_size=sizes.vision_hidden_size,
-                      intermediate_size=sizes.vision_intermediate_size, num_heads=sizes.vision_num_heads,
-                      out_hidden_size=sizes.hidden_size, patch_size=14, spatial_merge_size=2,
-                      temporal_patch_size=2, window_size=112, fullatt_block_indexes=fullatt,
-                      tokens_per_second=2, hidden_act="silu")
-        text.update(rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                     "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128)},
-                    use_sliding_window=False, sliding_window=32768, max_window_layers=70)
+        vision = dict(
+            depth=sizes.vision_depth,
+            hidden_size=sizes.vision_hidden_size,
+            intermediate_size=sizes.vision_intermediate_size,
+            num_heads=sizes.vision_num_heads,
+            out_hidden_size=sizes.hidden_size,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=fullatt,
+            tokens_per_second=2,
+            hidden_act="silu",
+        )
+        text.update(
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 1e6,
+                "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128),
+            },
+            use_sliding_window=False,
+            sliding_window=32768,
+            max_window_layers=70,
+        )
     elif family == "qwen2-vl":
-        vision = dict(depth=sizes.vision_depth, embed_dim=sizes.vision_hidden_size, hidden_size=sizes.hidden_size,
-                      mlp_ratio=max(1, sizes.vision_intermediate_size // sizes.vision_hidden_size),
-                      num_heads=sizes.vision_num_heads, patch_size=14, spatial_merge_size=2,
-                      temporal_patch_size=2, hidden_act="quick_gelu")
-        text.update(rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                     "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128)},
-                    use_sliding_window=False, sliding_window=32768, max_window_layers=70)
+        vision = dict(
+            depth=sizes.vision_depth,
+            embed_dim=sizes.vision_hidden_size,
+            hidden_size=sizes.hidden_size,
+            mlp_ratio=max(1, sizes.vision_intermediate_size // sizes.vision_hidden_size),
+            num_heads=sizes.vision_num_heads,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            hidden_act="quick_gelu",
+        )
+        text.update(
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 1e6,
+                "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128),
+            },
+            use_sliding_window=False,
+            sliding_window=32768,
+            max_window_layers=70,
+        )
     else:  # qwen3-vl
         deepstack = sorted({max(0, last - 1), last}) if sizes.vision_depth < 24 else [5, 11, 17]
-        vision = dict(depth=sizes.vision_depth, hidden_size=sizes.vision_hidden_size,
-                      intermediate_size=sizes.vision_intermediate_size, num_heads=sizes.vision_num_heads,
-                      out_hidden_size=sizes.hidden_size, patch_size=16, spatial_merge_size=2,
-                      temporal_patch_size=2, num_position_embeddings=2304,
-                      deepstack_visual_indexes=deepstack, hidden_act="gelu_pytorch_tanh")
-        text.update(head_dim=head_dim,
-                    rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_interleaved": True,
-                                     "mrope_section": _mrope_section(head_dim, (24, 20, 20), 128)})
+        vision = dict(
+            depth=sizes.vision_depth,
+            hidden_size=sizes.vision_hidden_size,
+            intermediate_size=sizes.vision_intermediate_size,
+            num_heads=sizes.vision_num_heads,
+            out_hidden_size=sizes.hidden_size,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=2304,
+            deepstack_visual_indexes=deepstack,
+            hidden_act="gelu_pytorch_tanh",
+        )
+        text.update(
+            head_dim=head_dim,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 5e6,
+                "mrope_interleaved": True,
+                "mrope_section": _mrope_section(head_dim, (24, 20, 20), 128),
+            },
+        )
     vision["initializer_range"] = sizes.initializer_range
     config_class = getattr(transformers, spec.model_class.replace("ForConditionalGeneration", "Config"))
     config = config_class(
@@ -447,8 +520,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", default="qwen2.5-vl", choices=sorted(FAMILY_SPECS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing directory")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="where the built tokenizer is cached (default $R1TRACK_CACHE or ~/.cache/r1track)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where the built tokenizer is cached (default $R1TRACK_CACHE or ~/.cache/r1track)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -75,9 +75,19 @@ def iter_frames(frames, limit: int | None = None) -> Iterator[np.ndarray]:
         yield f if isinstance(f, np.ndarray) else read_image(f)
 
 
-def track_video(frames, tracker: Tracker, box=None, text: str | None = None, *, boxes_out=None, video_out=None,
-                fps: float | None = None, overwrite: bool = False, max_frames: int | None = None,
-                on_frame: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def track_video(
+    frames,
+    tracker: Tracker,
+    box=None,
+    text: str | None = None,
+    *,
+    boxes_out=None,
+    video_out=None,
+    fps: float | None = None,
+    overwrite: bool = False,
+    max_frames: int | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """What ``r1track track`` does with a built tracker: track the first ``max_frames`` (default all) of
     ``frames`` (a sized, indexable sequence: frame files, a ``VideoFrames``, arrays), write the boxes file
     and, if ``video_out``, the annotated video (``fps`` default: the source's, else 30). ``on_frame(i, n)``
@@ -121,8 +131,10 @@ def parse_box_arg(text: str) -> np.ndarray:
 def check_box_in_frame(box: np.ndarray, size: tuple[int, int]) -> None:
     """A user's initial box must cover part of the first frame (W, H); it may reach past its edges."""
     if not is_valid(clip_box(box, size)):
-        raise R1TrackError(f"--box {','.join(f'{v:g}' for v in box)} lies outside the first frame "
-                           f"({size[0]}x{size[1]} pixels; x,y is the top-left corner, 0-based)")
+        raise R1TrackError(
+            f"--box {','.join(f'{v:g}' for v in box)} lies outside the first frame "
+            f"({size[0]}x{size[1]} pixels; x,y is the top-left corner, 0-based)"
+        )
 
 
 def _dataset_sequence(args: argparse.Namespace):
@@ -134,8 +146,10 @@ def _dataset_sequence(args: argparse.Namespace):
     sequences = {s.name: s for s in datasets.load_from_args(args)}
     if args.sequence not in sequences:
         names = list(sequences)
-        raise R1TrackError(f"no sequence {args.sequence!r} in {args.root} ({len(names)} sequences: "
-                           f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+        raise R1TrackError(
+            f"no sequence {args.sequence!r} in {args.root} ({len(names)} sequences: "
+            f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+        )
     seq = sequences[args.sequence]
     size = seq.meta.get("resolution") or seq.frame(0).shape[1::-1]
     return seq.frames, tuple(size), seq.gt[0]
@@ -185,8 +199,16 @@ def run(args: argparse.Namespace) -> int:
         check_box_in_frame(box, size)
     tracker = tracker_factory_from_args(args)()
     try:
-        boxes, times = track_video(frames, tracker, box, args.text, boxes_out=args.out, video_out=args.video,
-                                   fps=args.fps, overwrite=args.overwrite)
+        boxes, times = track_video(
+            frames,
+            tracker,
+            box,
+            args.text,
+            boxes_out=args.out,
+            video_out=args.video,
+            fps=args.fps,
+            overwrite=args.overwrite,
+        )
     finally:
         tracker.backend.close()
     print(f"{summary(boxes, times, tracker)} -> {args.out}")

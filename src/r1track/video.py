@@ -16,9 +16,16 @@ from r1track.errors import DataError
 FOURCC = {".webm": "VP80", ".mp4": "mp4v", ".avi": "MJPG"}
 
 
-def write_annotated(frames: Iterable[np.ndarray], boxes, out_path: str | Path, fps: float = 30,
-                    color: tuple[int, int, int] = (0, 255, 0), labels: Sequence[str] | None = None,
-                    overwrite: bool = False, thickness: int = 2) -> Path:
+def write_annotated(
+    frames: Iterable[np.ndarray],
+    boxes,
+    out_path: str | Path,
+    fps: float = 30,
+    color: tuple[int, int, int] = (0, 255, 0),
+    labels: Sequence[str] | None = None,
+    overwrite: bool = False,
+    thickness: int = 2,
+) -> Path:
     """Write RGB ``frames`` with their xywh ``boxes`` (one per frame; NaN rows draw nothing) as a video:
     the codec follows the suffix (``FOURCC``; ``mp4v`` for others). ``color`` is RGB; ``labels`` is
     optional text per frame (drawn top left).

@@ -19,8 +19,24 @@ from r1track.errors import R1TrackError
 
 GARBAGE_KINDS = ("tokens", "truncated", "refusal", "empty")
 # no brackets: random words must never spell a parsable box by chance
-_WORDS = ("the", "target", "object", "is", "located", "near", "box", "left", "image", "<|im_end|>",
-          "12", "3.5", ",", "json", "bbox_2d", ":")
+_WORDS = (
+    "the",
+    "target",
+    "object",
+    "is",
+    "located",
+    "near",
+    "box",
+    "left",
+    "image",
+    "<|im_end|>",
+    "12",
+    "3.5",
+    ",",
+    "json",
+    "bbox_2d",
+    ":",
+)
 
 
 class OracleBackend(Backend):

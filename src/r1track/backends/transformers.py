@@ -80,9 +80,7 @@ class TransformersBackend(Backend):
             raise R1TrackError(f"temperature must be >= 0, got {temperature}")
         if isinstance(model, (str, os.PathLike)):
             self.model_name = str(model)
-            self.model, self.processor = self._load(
-                str(model), device, dtype, attn_implementation, trust_remote_code
-            )
+            self.model, self.processor = self._load(str(model), device, dtype, attn_implementation, trust_remote_code)
         else:
             if processor is None:
                 raise R1TrackError("a loaded model needs its processor: TransformersBackend(model, processor=...)")
@@ -130,8 +128,7 @@ class TransformersBackend(Backend):
     def prompts(self, requests: list[Request]) -> list[str]:
         """The chat-template text of each request (image placeholders expanded later by the processor)."""
         return [
-            self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
-            for r in requests
+            self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in requests
         ]
 
     def _generate_options(self) -> dict:
@@ -152,7 +149,7 @@ class TransformersBackend(Backend):
         step = self.max_batch_size or len(requests)
         replies: list[str] = []
         for start in range(0, len(requests), step):
-            replies += self._generate_batch(requests[start:start + step])
+            replies += self._generate_batch(requests[start : start + step])
         return replies
 
     def _generate_batch(self, requests: list[Request]) -> list[str]:
@@ -180,10 +177,8 @@ class TransformersBackend(Backend):
                 output = self.model.generate(**inputs, **self._generate_options())
         finally:
             self.model.train(was_training)
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
-        return self.processor.batch_decode(
-            new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
-        )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def _size_value(image_processor, key: str, legacy: str) -> int | None:

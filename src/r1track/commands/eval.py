@@ -24,14 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="dataset split (e.g. val, test)")
     datasets.add_options(parser)
     parser.add_argument("--tracker", required=True, choices=TRACKERS)
-    parser.add_argument("--name", default=None,
-                        help="results folder name (default: the tracker's name as typed; mllm: the model's)")
+    parser.add_argument(
+        "--name", default=None, help="results folder name (default: the tracker's name as typed; mllm: the model's)"
+    )
     parser.add_argument("--results", type=Path, default=None, help="results dir (default: runs/<dataset>[_<split>])")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes over sequences")
     parser.add_argument("--repetitions", type=int, default=None, help="runs per sequence (default: toolkit rule)")
     parser.add_argument("--batch-size", type=int, default=1, help="MLLM: sequences advanced together per model call")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rerun sequences whose results exist (and replace another run's folder)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rerun sequences whose results exist (and replace another run's folder)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N sequences")
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names to run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -68,8 +72,11 @@ class InEachProcess:
 def _warn_thinking_budget(tracker) -> None:
     budget = getattr(getattr(tracker, "backend", None), "max_new_tokens", None)
     if getattr(tracker, "thinking", False) and budget is not None and budget < THINKING_MIN_NEW_TOKENS:
-        print(f"warning: --thinking with --max-new-tokens {budget}: a thought and an answer need about "
-              f"{THINKING_MIN_NEW_TOKENS} or more, cut replies hold no box", file=sys.stderr)
+        print(
+            f"warning: --thinking with --max-new-tokens {budget}: a thought and an answer need about "
+            f"{THINKING_MIN_NEW_TOKENS} or more, cut replies hold no box",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,18 +94,35 @@ def run(args: argparse.Namespace) -> int:
     results.check_names([name], "results folder name")
     results_dir = args.results or default_results_dir(args.dataset, args.split)
     try:
-        summary = evaluation.run(factory, sequences, results_dir / name, protocol, repetitions=args.repetitions,
-                                 workers=args.workers, batch_size=args.batch_size, overwrite=args.overwrite,
-                                 progress=not args.no_progress)
+        summary = evaluation.run(
+            factory,
+            sequences,
+            results_dir / name,
+            protocol,
+            repetitions=args.repetitions,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
     except KeyboardInterrupt:
-        print(f"r1track eval: interrupted; finished sequences are kept in {results_dir / name}: "
-              "run the same command again to resume", file=sys.stderr)
+        print(
+            f"r1track eval: interrupted; finished sequences are kept in {results_dir / name}: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
-    print(f"{name}: {summary.done} sequence(s) run, {summary.skipped} already complete, "
-          f"{summary.repetitions} run(s) each -> {results_dir / name}", file=sys.stderr)
+    print(
+        f"{name}: {summary.done} sequence(s) run, {summary.skipped} already complete, "
+        f"{summary.repetitions} run(s) each -> {results_dir / name}",
+        file=sys.stderr,
+    )
     if args.workers > 1:
-        print(f"note: times were measured with {args.workers} processes sharing the machine; "
-              "report speeds from a --workers 1 run", file=sys.stderr)
+        print(
+            f"note: times were measured with {args.workers} processes sharing the machine; "
+            "report speeds from a --workers 1 run",
+            file=sys.stderr,
+        )
     answers = report.answer_summary(sequences, results_dir / name)
     if has_ground_truth(sequences):
         scores = report.report(sequences, protocol, results_dir, trackers=[name])

@@ -44,8 +44,13 @@ def load(name: str, root: str | Path, split: str | None = None, **options) -> li
 
 def add_options(parser) -> None:
     """Reader options for the commands that load a dataset (``load_from_args`` reads them back)."""
-    parser.add_argument("--min-track-length", type=int, default=None, dest="min_length",
-                        help="mot: identities need this many visible annotated frames (default 10)")
+    parser.add_argument(
+        "--min-track-length",
+        type=int,
+        default=None,
+        dest="min_length",
+        help="mot: identities need this many visible annotated frames (default 10)",
+    )
 
 
 def load_from_args(args) -> list[Sequence]:

@@ -297,18 +297,26 @@ def check_ground_truth(path: str | Path, gt: np.ndarray, first_line: int = 1, re
     first = gt[0]
     if np.isfinite(first).all():
         if first[2] <= 0 or first[3] <= 0:
-            raise DataError(path, f"the first frame's box {_box_text(first)} has zero or negative width or "
-                                  "height; trackers start from it", line=first_line)
+            raise DataError(
+                path,
+                f"the first frame's box {_box_text(first)} has zero or negative width or "
+                "height; trackers start from it",
+                line=first_line,
+            )
     elif required:
-        raise DataError(path, f"the first frame's box is missing ({_box_text(first)}); trackers start from it",
-                        line=first_line)
+        raise DataError(
+            path, f"the first frame's box is missing ({_box_text(first)}); trackers start from it", line=first_line
+        )
     later = gt[1:]
     with np.errstate(invalid="ignore"):
         bad = np.nonzero(np.isfinite(later).all(axis=1) & ((later[:, 2] <= 0) | (later[:, 3] <= 0)))[0]
     if len(bad):
         lines = ", ".join(str(first_line + 1 + int(i)) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        warn_data(path, f"{len(bad)} box(es) after the first frame with zero or negative width or height "
-                        f"(line {lines}): kept, but no tracker can score on those frames")
+        warn_data(
+            path,
+            f"{len(bad)} box(es) after the first frame with zero or negative width or height "
+            f"(line {lines}): kept, but no tracker can score on those frames",
+        )
 
 
 def _box_text(box: np.ndarray) -> str:
@@ -319,8 +327,7 @@ def _boxes_fast(lines: list[str]) -> np.ndarray | None:
     """numpy's parser for the common one-delimiter files (GOT-10k train has 1.4 M lines); None when
     the file needs the line-by-line path (mixed delimiters, a blank or malformed line)."""
     try:
-        boxes = np.loadtxt(lines, delimiter="," if "," in lines[0] else None, comments=None, ndmin=2,
-                           dtype=np.float64)
+        boxes = np.loadtxt(lines, delimiter="," if "," in lines[0] else None, comments=None, ndmin=2, dtype=np.float64)
     except ValueError:
         return None
     return boxes if boxes.shape == (len(lines), 4) else None

@@ -55,9 +55,13 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
         elif child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS:
             sequences.append(_video_sequence(child, child.with_suffix(".txt"), split))
     if not sequences:
-        raise DataError(root, "does not exist" if not root.exists() else
-                        "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, imgs/ "
-                        f"or img1/, sub-folders holding such frames, or video files ({' '.join(VIDEO_EXTENSIONS)})")
+        raise DataError(
+            root,
+            "does not exist"
+            if not root.exists()
+            else "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, imgs/ "
+            f"or img1/, sub-folders holding such frames, or video files ({' '.join(VIDEO_EXTENSIONS)})",
+        )
     return sequences
 
 
@@ -74,8 +78,9 @@ def open_frames(path: str | Path) -> tuple[FrameFiles | VideoFrames, tuple[int, 
         raise DataError(path, "does not exist")
     files = _frame_files(path)
     if files is None:
-        raise DataError(path, "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, "
-                              "imgs/ or img1/")
+        raise DataError(
+            path, "no frames: expected image files (.jpg .jpeg .png .bmp) in the folder or in img/, imgs/ or img1/"
+        )
     return files, image_size(files[0])
 
 

@@ -45,10 +45,16 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
         if not (split_dir / "list.txt").is_file():
             found = [s for s in SPLITS if (root / s / "list.txt").is_file()]
             if found:
-                raise DataError(root, f"GOT-10k split {split!r} not found: expected {split_dir / 'list.txt'}"
-                                      f" (splits here: {', '.join(found)})")
-            raise DataError(root, "not a GOT-10k root: expected list.txt (a split folder) or "
-                                  "train/, val/, test/ folders holding list.txt")
+                raise DataError(
+                    root,
+                    f"GOT-10k split {split!r} not found: expected {split_dir / 'list.txt'}"
+                    f" (splits here: {', '.join(found)})",
+                )
+            raise DataError(
+                root,
+                "not a GOT-10k root: expected list.txt (a split folder) or "
+                "train/, val/, test/ folders holding list.txt",
+            )
     return [_sequence(split_dir / name, split) for name in _sequence_names(split_dir / "list.txt")]
 
 

@@ -40,8 +40,9 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
     else:
         folders = _found(root)
     if not folders:
-        raise DataError(root, "not a LaSOT root: expected <class>/<class>-<n>/ folders holding img/ and "
-                              "groundtruth.txt")
+        raise DataError(
+            root, "not a LaSOT root: expected <class>/<class>-<n>/ folders holding img/ and groundtruth.txt"
+        )
     return [_sequence(folder, split or "all") for folder in folders]
 
 

@@ -42,8 +42,9 @@ def load(root: str | Path, split: str | None = None, min_length: int = MIN_LENGT
     videos, split = _videos(root, split)
     sequences = [seq for video in videos for seq in video_sequences(video, split, int(min_length))]
     if not sequences:
-        raise DataError(root, f"no identity has {min_length} or more visible annotated frames "
-                              "(lower the minimum track length)")
+        raise DataError(
+            root, f"no identity has {min_length} or more visible annotated frames (lower the minimum track length)"
+        )
     return sequences
 
 
@@ -60,8 +61,11 @@ def _videos(root: Path, split: str | None) -> tuple[list[Path], str]:
     split = split or "train"
     if (root / split).is_dir():
         return _videos(root / split, split)
-    raise DataError(root, "not a MOTChallenge folder: expected a video (img1/, gt/gt.txt, seqinfo.ini), "
-                          "folders of such videos, or train/ and test/ holding them")
+    raise DataError(
+        root,
+        "not a MOTChallenge folder: expected a video (img1/, gt/gt.txt, seqinfo.ini), "
+        "folders of such videos, or train/ and test/ holding them",
+    )
 
 
 def video_sequences(folder: Path, split: str, min_length: int = MIN_LENGTH) -> list[Sequence]:
@@ -74,8 +78,9 @@ def video_sequences(folder: Path, split: str, min_length: int = MIN_LENGTH) -> l
     rows, lines = _kept_rows(gt_path, *_read_rows(gt_path))
     if len(rows) and rows[:, 0].max() > len(frames):
         k = int(np.argmax(rows[:, 0]))
-        raise DataError(gt_path, f"frame {int(rows[k, 0])} is past the video's {len(frames)} frames",
-                        line=int(lines[k]))
+        raise DataError(
+            gt_path, f"frame {int(rows[k, 0])} is past the video's {len(frames)} frames", line=int(lines[k])
+        )
     resolution = _resolution(info, frames, folder / "seqinfo.ini")
     meta: dict = {"dataset": "mot", "split": split, "resolution": resolution, "video": folder.name}
     if "framerate" in info:
@@ -88,8 +93,9 @@ def video_sequences(folder: Path, split: str, min_length: int = MIN_LENGTH) -> l
     return out
 
 
-def _identity(video: str, identity: int, rows: np.ndarray, frames: FrameFiles, min_length: int,
-              meta: dict) -> Sequence | None:
+def _identity(
+    video: str, identity: int, rows: np.ndarray, frames: FrameFiles, min_length: int, meta: dict
+) -> Sequence | None:
     visibility = rows[:, 8] if rows.shape[1] > 8 else np.full(len(rows), -1.0)
     visibility = np.where(visibility < 0, 1.0, np.clip(visibility, 0.0, 1.0))  # -1: not given
     seen = rows[visibility > 0, 0].astype(int)
@@ -196,8 +202,11 @@ def _kept_rows(path: Path, rows: np.ndarray, lines: np.ndarray) -> tuple[np.ndar
     unusable = keep & ~(np.isfinite(rows[:, 2:6]).all(axis=1) & (rows[:, 4] > 0) & (rows[:, 5] > 0))
     if unusable.any():
         shown = ", ".join(str(int(v)) for v in lines[unusable][:5]) + (", ..." if unusable.sum() > 5 else "")
-        warn_data(path, f"{int(unusable.sum())} row(s) with a non-finite or empty box (line {shown}): "
-                        "those frames count as not annotated")
+        warn_data(
+            path,
+            f"{int(unusable.sum())} row(s) with a non-finite or empty box (line {shown}): "
+            "those frames count as not annotated",
+        )
         keep &= ~unusable
     rows, lines = rows[keep], lines[keep]
     order = np.lexsort((rows[:, 0], rows[:, 1]))
@@ -205,7 +214,7 @@ def _kept_rows(path: Path, rows: np.ndarray, lines: np.ndarray) -> tuple[np.ndar
     same = (np.diff(rows[:, 0]) == 0) & (np.diff(rows[:, 1]) == 0)
     if same.any():
         k = int(np.argmax(same)) + 1
-        raise DataError(path, f"identity {int(rows[k, 1])} has two boxes in frame {int(rows[k, 0])}",
-                        line=int(lines[k]))
+        raise DataError(
+            path, f"identity {int(rows[k, 1])} has two boxes in frame {int(rows[k, 0])}", line=int(lines[k])
+        )
     return rows, lines
-

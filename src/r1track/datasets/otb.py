@@ -49,11 +49,16 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
     if _is_sequence(root):
         folders = [root]
     else:
-        folders = sorted((d for d in root.iterdir() if _is_sequence(d)), key=lambda d: natural_key(d.name)) \
-            if root.is_dir() else []
+        folders = (
+            sorted((d for d in root.iterdir() if _is_sequence(d)), key=lambda d: natural_key(d.name))
+            if root.is_dir()
+            else []
+        )
     if not folders:
-        raise DataError(root, "not an OTB root: expected <Seq>/img/ frames with <Seq>/groundtruth_rect.txt "
-                              "(or one such sequence folder)")
+        raise DataError(
+            root,
+            "not an OTB root: expected <Seq>/img/ frames with <Seq>/groundtruth_rect.txt (or one such sequence folder)",
+        )
     return [seq for folder in folders for seq in _sequences(folder, split or "test")]
 
 
@@ -96,16 +101,19 @@ def _annotated(seq: str, frames: FrameFiles, gt, gt_path: Path):
     last = numbers[-1] if last is None else last
     keep = [i for i, k in enumerate(numbers) if first <= k <= last]
     if len(keep) != last - first + 1:
-        raise DataError(frames.folder, f"{seq} is annotated on frames {first}-{last} but {len(keep)} of "
-                                       f"those {last - first + 1} frame files are present")
+        raise DataError(
+            frames.folder,
+            f"{seq} is annotated on frames {first}-{last} but {len(keep)} of "
+            f"those {last - first + 1} frame files are present",
+        )
     n = len(keep)
     if len(gt) == last and first > 1:  # boxes counted from frame 1 (Tiger1): drop the omitted ones
-        gt = gt[first - 1:]
+        gt = gt[first - 1 :]
     if len(gt) < n:
         raise DataError(gt_path, f"{len(gt)} boxes for the {n} frames {first}-{last} of {seq}")
     if len(gt) > n:
         raise DataError(gt_path, f"{len(gt)} boxes but {seq} is annotated on the {n} frames {first}-{last}")
-    return frames[keep[0]: keep[-1] + 1], gt
+    return frames[keep[0] : keep[-1] + 1], gt
 
 
 def _frame_number(name: str, folder: Path) -> int:

@@ -16,8 +16,9 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
     root = Path(root)
     folders = _find(root)
     if not folders:
-        raise DataError(root, "not a TNL2K root: expected <seq>/imgs/ with <seq>/groundtruth.txt "
-                              "(directly or one folder down)")
+        raise DataError(
+            root, "not a TNL2K root: expected <seq>/imgs/ with <seq>/groundtruth.txt (directly or one folder down)"
+        )
     return [_sequence(folder, split or "test") for folder in folders]
 
 

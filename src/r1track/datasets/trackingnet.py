@@ -26,11 +26,17 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
         chunks = [root]
         split = split or ("test" if root.name.upper() == "TEST" else "train")
     else:
-        present = sorted((d for d in root.iterdir() if _is_chunk(d)), key=lambda d: natural_key(d.name.upper())) \
-            if root.is_dir() else []
+        present = (
+            sorted((d for d in root.iterdir() if _is_chunk(d)), key=lambda d: natural_key(d.name.upper()))
+            if root.is_dir()
+            else []
+        )
         if not present:
-            raise DataError(root, "not a TrackingNet root: expected TRAIN_0..TRAIN_11 and/or TEST folders "
-                                  "(or one of them) holding anno/ and frames/")
+            raise DataError(
+                root,
+                "not a TrackingNet root: expected TRAIN_0..TRAIN_11 and/or TEST folders "
+                "(or one of them) holding anno/ and frames/",
+            )
         names = {d.name.upper(): d for d in present}
         split = split or ("test" if "TEST" in names else "train")
         if split.lower() == "test":
@@ -40,8 +46,9 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
         elif split.upper() in names:
             chunks = [names[split.upper()]]
         else:
-            raise R1TrackError(f"unknown TrackingNet split {split!r}: use test, train or a chunk name "
-                               f"({', '.join(names)})")
+            raise R1TrackError(
+                f"unknown TrackingNet split {split!r}: use test, train or a chunk name ({', '.join(names)})"
+            )
         if not chunks:
             raise DataError(root, f"no chunk folder for split {split!r} (found {', '.join(names)})")
     split = split.lower()

@@ -196,8 +196,9 @@ def load(root: str | Path, split: str | None = None) -> list[Sequence]:
     anno_dir = root / "anno" / version
     annos = sorted(anno_dir.glob("*.txt"), key=lambda p: natural_key(p.stem)) if anno_dir.is_dir() else []
     if not annos or not (root / "data_seq").is_dir():
-        raise DataError(root, f"not a UAV123 root: expected anno/{version}/<seq>.txt and "
-                              "data_seq/UAV123/<seq>/000001.jpg ...")
+        raise DataError(
+            root, f"not a UAV123 root: expected anno/{version}/<seq>.txt and data_seq/UAV123/<seq>/000001.jpg ..."
+        )
     ranges = frame_ranges(version)
     return [_sequence(root, anno, version, ranges.get(anno.stem)) for anno in annos]
 

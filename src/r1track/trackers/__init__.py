@@ -44,5 +44,4 @@ def load_tracker(model: str | None = None, backend: str = "transformers", **opti
     return tracker_factory(model, backend, **options)()
 
 
-__all__ = ["BASELINES", "TRACKERS", "load_tracker", "tracker_factory", "Tracker", "CSRT", "KCF", "Oracle",
-           "Static"]
+__all__ = ["BASELINES", "TRACKERS", "load_tracker", "tracker_factory", "Tracker", "CSRT", "KCF", "Oracle", "Static"]

@@ -69,8 +69,13 @@ class _OpenCVTracker(Tracker):
             # CSRT asserts on some boxes (a 150 x 2 one, a 1-pixel-high frame): this sequence cannot be
             # tracked, which must not abort a benchmark run; the box stays where it started
             self._tracker = None
-            warnings.warn(DataWarning(f"{self.name} cannot start from the box {b.tolist()} on a {w}x{h} "
-                                      f"frame ({_first_line(e)}): it keeps that box on every frame"), stacklevel=2)
+            warnings.warn(
+                DataWarning(
+                    f"{self.name} cannot start from the box {b.tolist()} on a {w}x{h} "
+                    f"frame ({_first_line(e)}): it keeps that box on every frame"
+                ),
+                stacklevel=2,
+            )
 
     def update(self, image: np.ndarray) -> np.ndarray:
         if self._tracker is None:

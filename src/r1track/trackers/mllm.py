@@ -69,11 +69,23 @@ REFRESH_IOU = 0.6
 class MLLMTracker(Tracker):
     """Single-object tracker driven by a multimodal LLM backend (see the module docstring)."""
 
-    def __init__(self, backend: Backend, family: str | Family | None = None, prompt: str = "current",
-                 template_factor: float = 4.0, search_factor: float = 4.0, crop_size: int = 336,
-                 thinking: bool = False, pad: str = "constant", max_scale_change: float | None = None,
-                 scale_smoothing: float | None = None, template_refresh: int | None = None,
-                 three_image: bool = False, absent_search_scale: float = 1.5, name: str | None = None):
+    def __init__(
+        self,
+        backend: Backend,
+        family: str | Family | None = None,
+        prompt: str = "current",
+        template_factor: float = 4.0,
+        search_factor: float = 4.0,
+        crop_size: int = 336,
+        thinking: bool = False,
+        pad: str = "constant",
+        max_scale_change: float | None = None,
+        scale_smoothing: float | None = None,
+        template_refresh: int | None = None,
+        three_image: bool = False,
+        absent_search_scale: float = 1.5,
+        name: str | None = None,
+    ):
         self.backend = backend
         self.family = _resolve_family(backend, family)
         if prompt not in PROMPTS:
@@ -177,7 +189,11 @@ class MLLMTracker(Tracker):
             texts = [self.template_text, self._recent[1]]
         else:
             images, texts = [self.template, search], [self.template_text]
-        meta: dict[str, Any] = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
+        meta: dict[str, Any] = {
+            "kind": "track",
+            "family": self.family.name,
+            "image_size": (self.crop_size, self.crop_size),
+        }
         truth = self._truth(self.frame_index)
         if truth is not None:
             meta["truth"] = xywh_to_xyxy(crop.to_crop(truth))
@@ -271,7 +287,9 @@ class MLLMTracker(Tracker):
         reply = self.backend.generate([Request([image], grounding_messages(text), meta)])[0]
         model_xyxy = parse_grounding(reply)
         if model_xyxy is None:
-            raise R1TrackError(f"text initialisation failed: the model's reply to {text!r} holds no box: {_short(reply)}")
+            raise R1TrackError(
+                f"text initialisation failed: the model's reply to {text!r} holds no box: {_short(reply)}"
+            )
         box = clip_box(xyxy_to_xywh(self.family.decode(model_xyxy, size)), size)
         if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
             raise R1TrackError(
@@ -327,8 +345,15 @@ def _default_name(backend) -> str:
 # ---------------------------------------------------------------------- building trackers from a model name
 
 # Tracker options a checkpoint may set in its r1track.json (see r1track.nano), and their defaults.
-TRACKER_DEFAULTS = {"prompt": "current", "template_factor": 4.0, "search_factor": 4.0, "crop_size": 336,
-                    "max_scale_change": None, "scale_smoothing": None, "absent_search_scale": 1.5}
+TRACKER_DEFAULTS = {
+    "prompt": "current",
+    "template_factor": 4.0,
+    "search_factor": 4.0,
+    "crop_size": 336,
+    "max_scale_change": None,
+    "scale_smoothing": None,
+    "absent_search_scale": 1.5,
+}
 # MLLMTracker's own keyword options; every other option of ``factory`` configures the backend
 TRACKER_OPTIONS = tuple(p for p in inspect.signature(MLLMTracker.__init__).parameters if p not in ("self", "backend"))
 NANO_ALIAS = "nano"
@@ -373,8 +398,9 @@ def factory(model=None, backend: str = "transformers", **options) -> Callable[[]
     kwargs = tracker_kwargs(options, checkpoint_settings(model))
     # fail on bad tracker options before paying for a model load
     MLLMTracker(_NullBackend(), **kwargs)
-    backend_options = {k: v for k, v in options.items()
-                       if v is not None and (k not in TRACKER_OPTIONS or k == "family")}
+    backend_options = {
+        k: v for k, v in options.items() if v is not None and (k not in TRACKER_OPTIONS or k == "family")
+    }
     if model is not None:
         backend_options["model"] = model
     return functools.partial(MLLMTracker, build_backend(backend, **backend_options), **kwargs)

@@ -53,19 +53,33 @@ def track_sequences(factory, sequences: list[Sequence], max_frames: int | None =
     cut = [s for s in cut if len(s) >= 2]
     runs: dict[int, tuple[np.ndarray, int]] = {}  # sequence -> (boxes, failed answers)
     if cut and hasattr(factory(), "prepare"):
-        track_lockstep(factory, cut, batch_size=len(cut),
-                       on_sequence=lambda i, jobs: runs.__setitem__(i, (jobs[0].boxes, jobs[0].tracker.failures)))
+        track_lockstep(
+            factory,
+            cut,
+            batch_size=len(cut),
+            on_sequence=lambda i, jobs: runs.__setitem__(i, (jobs[0].boxes, jobs[0].tracker.failures)),
+        )
     for i, seq in enumerate(cut):
         if i not in runs:
             tracker = factory()
             runs[i] = (track_sequence(tracker, seq)[0], int(getattr(tracker, "failures", 0)))
-    ious = [got10k_sequence_ious([runs[i][0]], seq.gt, seq.meta.get("cover", seq.visible_ratio),
-                                 seq.meta.get("resolution") or seq.frame(0).shape[1::-1])
-            for i, seq in enumerate(cut)]
+    ious = [
+        got10k_sequence_ious(
+            [runs[i][0]],
+            seq.gt,
+            seq.meta.get("cover", seq.visible_ratio),
+            seq.meta.get("resolution") or seq.frame(0).shape[1::-1],
+        )
+        for i, seq in enumerate(cut)
+    ]
     frames = sum(len(s) - 1 for s in cut)
     summary = got10k_summary(np.concatenate(ious) if ious else np.zeros(0))
-    return {"ao": summary["ao"], "sr50": summary["sr50"],
-            "parse_failures": sum(f for _, f in runs.values()) / frames if frames else None, "frames": frames}
+    return {
+        "ao": summary["ao"],
+        "sr50": summary["sr50"],
+        "parse_failures": sum(f for _, f in runs.values()) / frames if frames else None,
+        "frames": frames,
+    }
 
 
 class TrackingValidationCallback(TrainerCallback):
@@ -77,9 +91,17 @@ class TrackingValidationCallback(TrainerCallback):
     without it they are appended to ``state.log_history`` only.
     """
 
-    def __init__(self, sequences: list[Sequence], every_n_steps: int, processor, family: str | None = None,
-                 tracker_options: dict | None = None, max_frames: int | None = None,
-                 max_new_tokens: int = 64, prefix: str = "val"):
+    def __init__(
+        self,
+        sequences: list[Sequence],
+        every_n_steps: int,
+        processor,
+        family: str | None = None,
+        tracker_options: dict | None = None,
+        max_frames: int | None = None,
+        max_new_tokens: int = 64,
+        prefix: str = "val",
+    ):
         self.sequences = list(sequences)
         self.every_n_steps = int(every_n_steps)
         self.processor = processor
@@ -108,8 +130,13 @@ class TrackingValidationCallback(TrainerCallback):
         model.eval()
         try:
             with self._generation_model(model) as live, torch.no_grad():
-                backend = TransformersBackend(live, processor=self.processor, family=self.family,
-                                              max_new_tokens=self.max_new_tokens, temperature=0.0)
+                backend = TransformersBackend(
+                    live,
+                    processor=self.processor,
+                    family=self.family,
+                    max_new_tokens=self.max_new_tokens,
+                    temperature=0.0,
+                )
                 factory = functools.partial(MLLMTracker, backend, family=self.family, **self.tracker_options)
                 result = track_sequences(factory, self.sequences, self.max_frames)
         finally:
@@ -125,7 +152,8 @@ class TrackingValidationCallback(TrainerCallback):
         from trl.models import unwrap_model_for_generation
 
         return unwrap_model_for_generation(
-            self.trainer.model_wrapped, self.trainer.accelerator,
+            self.trainer.model_wrapped,
+            self.trainer.accelerator,
             gradient_checkpointing_kwargs=self.trainer.args.gradient_checkpointing_kwargs,
         )
 

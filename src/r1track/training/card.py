@@ -24,8 +24,14 @@ def card_metadata(recipe, family: str | None, validation: dict | None) -> dict:
     meta: dict = {
         "library_name": "transformers",
         "pipeline_tag": "image-text-to-text",
-        "tags": ["r1track", "visual-tracking", "single-object-tracking", "trl", recipe.stage,
-                 *([family] if family else [])],
+        "tags": [
+            "r1track",
+            "visual-tracking",
+            "single-object-tracking",
+            "trl",
+            recipe.stage,
+            *([family] if family else []),
+        ],
     }
     if not os.path.exists(base):  # a hub id; a local start checkpoint has no Hub name to link
         meta["base_model"] = base
@@ -33,15 +39,30 @@ def card_metadata(recipe, family: str | None, validation: dict | None) -> dict:
         meta["datasets"] = sorted({s.dataset for s in sources})
     if validation is not None and recipe.data.validation is not None:
         v = recipe.data.validation
-        meta["model-index"] = [{"name": "r1track", "results": [{
-            "task": {"type": "object-tracking", "name": "Single object tracking"},
-            "dataset": {"type": v.dataset, "name": f"{v.dataset} {v.split or ''} (first {v.sequences} sequences, "
-                                                  f"up to {v.max_frames or 'all'} frames)".replace("  ", " "),
-                        "split": v.split},
-            "metrics": [{"type": "ao", "name": "AO", "value": float(validation["val/ao"])},
-                        *([{"type": "sr50", "name": "SR0.5", "value": float(validation["val/sr50"])}]
-                          if "val/sr50" in validation else [])],
-        }]}]
+        meta["model-index"] = [
+            {
+                "name": "r1track",
+                "results": [
+                    {
+                        "task": {"type": "object-tracking", "name": "Single object tracking"},
+                        "dataset": {
+                            "type": v.dataset,
+                            "name": f"{v.dataset} {v.split or ''} (first {v.sequences} sequences, "
+                            f"up to {v.max_frames or 'all'} frames)".replace("  ", " "),
+                            "split": v.split,
+                        },
+                        "metrics": [
+                            {"type": "ao", "name": "AO", "value": float(validation["val/ao"])},
+                            *(
+                                [{"type": "sr50", "name": "SR0.5", "value": float(validation["val/sr50"])}]
+                                if "val/sr50" in validation
+                                else []
+                            ),
+                        ],
+                    }
+                ],
+            }
+        ]
     return meta
 
 
@@ -50,10 +71,13 @@ def write_model_card(model_dir: str | Path, recipe, log_history: list[dict], fam
     validation = last_validation(log_history)
     meta = card_metadata(recipe, family, validation)
     recipe_yaml = yaml.safe_dump(recipe.model_dump(), sort_keys=False)
-    scores = ("no validation run was logged" if validation is None else
-              f"validation at step {validation.get('step')}: AO {validation['val/ao']:.3f}"
-              + (f", SR0.5 {validation['val/sr50']:.3f}" if "val/sr50" in validation else "")
-              + " (a training-progress figure on the first frames; `r1track eval` gives benchmark numbers)")
+    scores = (
+        "no validation run was logged"
+        if validation is None
+        else f"validation at step {validation.get('step')}: AO {validation['val/ao']:.3f}"
+        + (f", SR0.5 {validation['val/sr50']:.3f}" if "val/sr50" in validation else "")
+        + " (a training-progress figure on the first frames; `r1track eval` gives benchmark numbers)"
+    )
     body = f"""# R1-Track policy ({recipe.stage.upper()})
 
 A multimodal LLM trained with r1track to track single objects:
@@ -82,8 +106,13 @@ def push_policy(model_dir: str | Path, args) -> str:
     from huggingface_hub import HfApi
 
     api = HfApi(token=args.hub_token)
-    repo = api.create_repo(args.hub_model_id or Path(args.output_dir).name, private=args.hub_private_repo,
-                           exist_ok=True)
-    api.upload_folder(repo_id=repo.repo_id, folder_path=str(model_dir), revision=getattr(args, "hub_revision", None),
-                      commit_message="r1track: trained policy")
+    repo = api.create_repo(
+        args.hub_model_id or Path(args.output_dir).name, private=args.hub_private_repo, exist_ok=True
+    )
+    api.upload_folder(
+        repo_id=repo.repo_id,
+        folder_path=str(model_dir),
+        revision=getattr(args, "hub_revision", None),
+        commit_message="r1track: trained policy",
+    )
     return repo.repo_id

@@ -21,12 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, help="run folder (default: the recipe's trainer.output_dir)")
     parser.add_argument("--overwrite", action="store_true", help="train again over a finished run's model")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
-    parser.add_argument("--check", action="store_true",
-                        help="only validate the recipe (and its TRL config) and print the batch plan")
-    parser.add_argument("--num-processes", type=int, default=None,
-                        help="with --check: plan the batch for this many processes (default: WORLD_SIZE or 1)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="recipe overrides by dotted key, values in YAML, e.g. trainer.num_train_epochs=1")
+    parser.add_argument(
+        "--check", action="store_true", help="only validate the recipe (and its TRL config) and print the batch plan"
+    )
+    parser.add_argument(
+        "--num-processes",
+        type=int,
+        default=None,
+        help="with --check: plan the batch for this many processes (default: WORLD_SIZE or 1)",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="recipe overrides by dotted key, values in YAML, e.g. trainer.num_train_epochs=1",
+    )
     # Plain parse_args takes all positionals at their first run ("grpo"), so overrides written after the
     # options would be rejected; the intermixed parse collects them wherever they are.
     parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]

@@ -219,8 +219,11 @@ def _validation_error(error: ValidationError, raw: dict, source: _Source) -> Dat
         keys, node = keys + (str(part),), node[part]
     where = ".".join(keys) or "the recipe"
     if first["type"] == "extra_forbidden":
-        return source.error(keys, f"unknown key {where!r}; known keys of {'.'.join(keys[:-1]) or 'the recipe'}: "
-                                  f"{', '.join(_section_fields(keys[:-1]))}")
+        return source.error(
+            keys,
+            f"unknown key {where!r}; known keys of {'.'.join(keys[:-1]) or 'the recipe'}: "
+            f"{', '.join(_section_fields(keys[:-1]))}",
+        )
     return source.error(keys, f"{where}: {first['msg'].lower()}, got {first['input']!r}")
 
 
@@ -238,8 +241,9 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise DataError(path, f"not valid YAML: {getattr(e, 'problem', e)}",
-                        mark.line + 1 if mark is not None else None) from None
+        raise DataError(
+            path, f"not valid YAML: {getattr(e, 'problem', e)}", mark.line + 1 if mark is not None else None
+        ) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -260,8 +264,9 @@ def _check_recipe(recipe: Recipe, source: _Source) -> None:
     if not recipe.model.name_or_path:
         raise source.error(("model",), "model.name_or_path is required")
     if recipe.model.dtype not in ("float32", "bfloat16", "float16", "auto"):
-        raise source.error(("model", "dtype"), f"model.dtype must be float32, bfloat16, float16 or auto, "
-                                               f"got {recipe.model.dtype!r}")
+        raise source.error(
+            ("model", "dtype"), f"model.dtype must be float32, bfloat16, float16 or auto, got {recipe.model.dtype!r}"
+        )
     data = recipe.data
     if (data.train is None) == (data.build is None):
         raise source.error(("data",), "give exactly one of data.train (saved pairs) and data.build")
@@ -276,8 +281,10 @@ def _check_recipe(recipe: Recipe, source: _Source) -> None:
             raise source.error(("rewards", "names"), str(e)) from None
         weights = recipe.rewards.weights
         if weights is not None and len(weights) != len(recipe.rewards.names):
-            raise source.error(("rewards", "weights"), f"rewards.weights has {len(weights)} values for "
-                                                       f"{len(recipe.rewards.names)} rewards")
+            raise source.error(
+                ("rewards", "weights"),
+                f"rewards.weights has {len(weights)} values for {len(recipe.rewards.names)} rewards",
+            )
     elif recipe.rewards is not None:
         raise source.error(("rewards",), "rewards belong to GRPO recipes only")
     if recipe.batch is not None:
@@ -328,21 +335,28 @@ def batch_plan(recipe: Recipe, num_processes: int) -> dict[str, int]:
     micro = per_device * num_processes
     where = recipe.path or "recipe"
     if step % micro:
-        raise DataError(where, f"batch.prompts_per_step={recipe.batch.prompts_per_step} x {group} completions "
-                               f"= {step} is not a multiple of per_device_train_batch_size {per_device} x "
-                               f"{num_processes} processes = {micro}")
+        raise DataError(
+            where,
+            f"batch.prompts_per_step={recipe.batch.prompts_per_step} x {group} completions "
+            f"= {step} is not a multiple of per_device_train_batch_size {per_device} x "
+            f"{num_processes} processes = {micro}",
+        )
     plan = {"gradient_accumulation_steps": step // micro}
     if recipe.stage == "grpo":
         rollout = recipe.batch.prompts_per_rollout or recipe.batch.prompts_per_step
         if rollout % recipe.batch.prompts_per_step:
-            raise DataError(where, f"batch.prompts_per_rollout={rollout} must be a multiple of "
-                                   f"batch.prompts_per_step={recipe.batch.prompts_per_step}")
+            raise DataError(
+                where,
+                f"batch.prompts_per_rollout={rollout} must be a multiple of "
+                f"batch.prompts_per_step={recipe.batch.prompts_per_step}",
+            )
         plan["generation_batch_size"] = rollout * group
     return plan
 
 
-def trainer_kwargs(recipe: Recipe, output_dir: str | Path | None = None,
-                   num_processes: int | None = None) -> dict[str, Any]:
+def trainer_kwargs(
+    recipe: Recipe, output_dir: str | Path | None = None, num_processes: int | None = None
+) -> dict[str, Any]:
     """Keyword arguments of the stage's TRL config: ``trainer:`` plus what other sections imply."""
     kwargs = copy.deepcopy(recipe.trainer)
     if output_dir is not None:
@@ -361,8 +375,7 @@ def trainer_kwargs(recipe: Recipe, output_dir: str | Path | None = None,
     return kwargs
 
 
-def trainer_config(recipe: Recipe, output_dir: str | Path | None = None, num_processes: int | None = None,
-                   **changes):
+def trainer_config(recipe: Recipe, output_dir: str | Path | None = None, num_processes: int | None = None, **changes):
     """The ``trl.GRPOConfig`` / ``trl.SFTConfig`` of a recipe; TRL's own checks become DataError."""
     kwargs = trainer_kwargs(recipe, output_dir, num_processes)
     kwargs.update(changes)
@@ -379,8 +392,9 @@ def bf16_capable() -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
-def check_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                 num_processes: tuple[int, ...] = (1,)) -> Recipe:
+def check_recipe(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), num_processes: tuple[int, ...] = (1,)
+) -> Recipe:
     """Load a recipe and build its TRL config for each process count, without a GPU.
 
     transformers refuses ``bf16=True`` at construction on a machine without a bf16 GPU unless

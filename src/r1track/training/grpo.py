@@ -27,8 +27,12 @@ def reward_functions(recipe: Recipe) -> list:
     return get_rewards(recipe.rewards.names)
 
 
-def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callbacks: list | None = None,
-                  reward_funcs: list | None = None):
+def build_trainer(
+    recipe: Recipe,
+    output_dir: str | Path | None = None,
+    callbacks: list | None = None,
+    reward_funcs: list | None = None,
+):
     """``(trainer, processor, family)`` ready to ``train()``.
 
     ``reward_funcs`` replaces the recipe's rewards (callables with TRL's signature), for experiments
@@ -58,7 +62,12 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
     return trainer, processor, family
 
 
-def train(recipe: Recipe, output_dir: str | Path | None = None, overwrite: bool = False,
-          resume: bool = False, reward_funcs: list | None = None) -> Path:
+def train(
+    recipe: Recipe,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    reward_funcs: list | None = None,
+) -> Path:
     """Run the GRPO stage of ``recipe``; returns the saved model folder (``<output_dir>/model``)."""
     return stage.run(recipe, build_trainer, output_dir, overwrite, resume, reward_funcs=reward_funcs)

@@ -86,19 +86,21 @@ def _features():
 
     part = {"type": Value("string"), "text": Value("string")}
     message = {"role": Value("string"), "content": List(part)}
-    return Features({
-        "prompt": List(message),
-        "completion": List(message),
-        "images": List(Image()),
-        "solution": List(Value("float64")),
-        "task": Value("string"),
-        "image_size": List(Value("int64")),
-        "family": Value("string"),
-        "sequence": Value("string"),
-        "frame_ids": List(Value("int64")),
-        "crops": List(List(Value("float64"))),
-        "frame_boxes": List(List(Value("float64"))),
-    })
+    return Features(
+        {
+            "prompt": List(message),
+            "completion": List(message),
+            "images": List(Image()),
+            "solution": List(Value("float64")),
+            "task": Value("string"),
+            "image_size": List(Value("int64")),
+            "family": Value("string"),
+            "sequence": Value("string"),
+            "frame_ids": List(Value("int64")),
+            "crops": List(List(Value("float64"))),
+            "frame_boxes": List(List(Value("float64"))),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,10 @@ class PairOptions:
             two = [k for k, n in PROMPT_IMAGES.items() if n == 2]
             problems.append(f"prompt must be a two-image variant ({', '.join(two)}), got {self.prompt!r}")
         elif self.three_image_rate > 0 and self.prompt not in THREE_IMAGE_VARIANT:
-            problems.append(f"prompt {self.prompt!r} has no three-image variant; use one of "
-                            f"{', '.join(k for k in THREE_IMAGE_VARIANT if PROMPT_IMAGES[k] == 2)}")
+            problems.append(
+                f"prompt {self.prompt!r} has no three-image variant; use one of "
+                f"{', '.join(k for k in THREE_IMAGE_VARIANT if PROMPT_IMAGES[k] == 2)}"
+            )
         if self.max_gap is not None and self.max_gap < 1:
             problems.append(f"max_gap must be at least 1, got {self.max_gap}")
         if self.recent_gap < 1:
@@ -399,8 +403,13 @@ def make_sample(plan: PairPlan, i: int) -> dict:
             "prompt": _grounding_prompt(seq.language, o.thinking),
             "completion": _assistant(grounding_answer(solution, seq.language)),
             "images": [_encode_image(frame, o.image_format)],
-            "solution": solution, "task": "ground", "image_size": [w, h], "family": family.name,
-            "sequence": seq.name, "frame_ids": [s], "crops": [[0.0, 0.0, side, side]],
+            "solution": solution,
+            "task": "ground",
+            "image_size": [w, h],
+            "family": family.name,
+            "sequence": seq.name,
+            "frame_ids": [s],
+            "crops": [[0.0, 0.0, side, side]],
             "frame_boxes": [seq.gt[s].tolist()],
         }
 
@@ -426,16 +435,23 @@ def make_sample(plan: PairPlan, i: int) -> dict:
     boxes = [crop_box(seq.gt[f], c, family, o.clip_boxes) for f, c in zip(ids, crops)]
     if absent:
         boxes[-1] = []
-    images = [_encode_image(_photometric(extract(seq.frame(f), c, o.pad), rng, o.photometric), o.image_format)
-              for f, c in zip(ids, crops)]
+    images = [
+        _encode_image(_photometric(extract(seq.frame(f), c, o.pad), rng, o.photometric), o.image_format)
+        for f, c in zip(ids, crops)
+    ]
     variant = o.prompt if len(ids) == 2 else THREE_IMAGE_VARIANT[o.prompt]
     prompt = tracking_messages([format_box(b) for b in boxes[:-1]], variant, o.thinking, n_images=len(ids))
     return {
         "prompt": prompt,
         "completion": _assistant(format_box(boxes[-1]) if boxes[-1] else ABSENT_ANSWER),
         "images": images,
-        "solution": boxes[-1], "task": "track", "image_size": [size, size], "family": family.name,
-        "sequence": seq.name, "frame_ids": ids, "crops": [list(map(float, c.as_list())) for c in crops],
+        "solution": boxes[-1],
+        "task": "track",
+        "image_size": [size, size],
+        "family": family.name,
+        "sequence": seq.name,
+        "frame_ids": ids,
+        "crops": [list(map(float, c.as_list())) for c in crops],
         "frame_boxes": [seq.gt[f].tolist() for f in ids],
     }
 
@@ -476,8 +492,14 @@ def iter_samples(plan: PairPlan, samples: int, num_proc: int = 1, progress: bool
         bar.close()
 
 
-def build_pairs(sequences: Iterable[Sequence], samples: int | None = None, seed: int = 0,
-                options: PairOptions | None = None, num_proc: int = 1, progress: bool = True):
+def build_pairs(
+    sequences: Iterable[Sequence],
+    samples: int | None = None,
+    seed: int = 0,
+    options: PairOptions | None = None,
+    num_proc: int = 1,
+    progress: bool = True,
+):
     """The pair dataset (in memory) with the columns of docs/architecture.md.
 
     ``samples`` defaults to one per usable video (one pass, as the reference); see the module docstring
@@ -540,9 +562,17 @@ def write_rows(rows: Iterable[dict], out: str | Path, info: dict, overwrite: boo
     return info
 
 
-def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | None = None, seed: int = 0,
-                options: PairOptions | None = None, num_proc: int = 1, overwrite: bool = False,
-                progress: bool = True, source: dict | None = None) -> dict:
+def write_pairs(
+    sequences: Iterable[Sequence],
+    out: str | Path,
+    samples: int | None = None,
+    seed: int = 0,
+    options: PairOptions | None = None,
+    num_proc: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    source: dict | None = None,
+) -> dict:
     """GT-jittered pairs written by ``write_rows``; returns the info (options, plan statistics, counts)."""
     if not overwrite and ((Path(out) / DATA_FILE).exists() or (Path(out) / INFO_FILE).exists()):
         raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
@@ -553,10 +583,18 @@ def write_pairs(sequences: Iterable[Sequence], out: str | Path, samples: int | N
     return write_rows(iter_samples(plan, samples, num_proc, progress), out, info, overwrite)
 
 
-def write_rollout_pairs(sequences: list[Sequence], factory, out: str | Path, seed: int = 0,
-                        rollout: RolloutOptions | None = None, options: PairOptions | None = None,
-                        jittered_rate: float = 0.0, overwrite: bool = False, progress: bool = True,
-                        source: dict | None = None) -> dict:
+def write_rollout_pairs(
+    sequences: list[Sequence],
+    factory,
+    out: str | Path,
+    seed: int = 0,
+    rollout: RolloutOptions | None = None,
+    options: PairOptions | None = None,
+    jittered_rate: float = 0.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    source: dict | None = None,
+) -> dict:
     """Closed-loop pairs (``training.rollouts``) from the trackers ``factory`` makes, then GT-jittered pairs
     (``options``) from the same sequences, ``jittered_rate`` of the total; returns the info."""
     if not overwrite and ((Path(out) / DATA_FILE).exists() or (Path(out) / INFO_FILE).exists()):
@@ -579,8 +617,14 @@ def write_rollout_pairs(sequences: list[Sequence], factory, out: str | Path, see
         if jittered:
             yield from iter_samples(plan_pairs(sequences, seed, options), jittered, progress=progress)
 
-    info = {"source": source or {}, "seed": int(seed), "options": options.to_dict(),
-            "rollout": rollout_options_dict(rollout), "jittered_rate": jittered_rate, "states": states}
+    info = {
+        "source": source or {},
+        "seed": int(seed),
+        "options": options.to_dict(),
+        "rollout": rollout_options_dict(rollout),
+        "jittered_rate": jittered_rate,
+        "states": states,
+    }
     return write_rows(rows(), out, info, overwrite)
 
 
@@ -624,10 +668,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fixes.add_argument("--skip-absent", action="store_true", help="never draw absent/fully hidden frames")
     fixes.add_argument("--max-gap", type=int, default=None, help="largest template-search frame distance")
     fixes.add_argument("--template-first", action="store_true", help="template frame before search frame")
-    fixes.add_argument("--drop-bad-videos", action="store_true",
-                       help=f"leave out the known bad GOT-10k train videos {', '.join(BAD_GOT10K_TRAIN)}")
-    fixes.add_argument("--drop-videos", nargs="+", default=[], metavar="SUFFIX",
-                       help="leave out sequences whose name ends with one of these")
+    fixes.add_argument(
+        "--drop-bad-videos",
+        action="store_true",
+        help=f"leave out the known bad GOT-10k train videos {', '.join(BAD_GOT10K_TRAIN)}",
+    )
+    fixes.add_argument(
+        "--drop-videos",
+        nargs="+",
+        default=[],
+        metavar="SUFFIX",
+        help="leave out sequences whose name ends with one of these",
+    )
     fixes.add_argument("--clip-boxes", action="store_true", help="clip boxes to the crop")
     fixes.add_argument("--pad", choices=PADS, default=d.pad)
     fixes.add_argument("--balance-aspect", action="store_true", help="sample evenly over box-shape bins")
@@ -635,29 +687,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fixes.add_argument("--recent-gap", type=int, default=d.recent_gap)
     fixes.add_argument("--grounding-rate", type=float, default=d.grounding_rate)
     fixes.add_argument("--min-box-size", type=float, default=d.min_box_size)
-    fixes.add_argument("--absent-rate", type=float, default=d.absent_rate,
-                       help="share of tracking samples whose search crop misses the target (answer [])")
-    fixes.add_argument("--photometric", type=float, default=d.photometric,
-                       help="strength (0..1) of brightness, contrast, colour and blur jitter per image")
-    parser.add_argument("--min-pixels", type=int, default=None,
-                        help="the model processor's minimum image pixels (grounding answers' grid)")
-    parser.add_argument("--max-pixels", type=int, default=None,
-                        help="the model processor's maximum image pixels (grounding answers' grid)")
+    fixes.add_argument(
+        "--absent-rate",
+        type=float,
+        default=d.absent_rate,
+        help="share of tracking samples whose search crop misses the target (answer [])",
+    )
+    fixes.add_argument(
+        "--photometric",
+        type=float,
+        default=d.photometric,
+        help="strength (0..1) of brightness, contrast, colour and blur jitter per image",
+    )
+    parser.add_argument(
+        "--min-pixels",
+        type=int,
+        default=None,
+        help="the model processor's minimum image pixels (grounding answers' grid)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="the model processor's maximum image pixels (grounding answers' grid)",
+    )
     parser.add_argument("--num-proc", type=int, default=1)
     parser.add_argument("--overwrite", action="store_true")
-    r, rd = parser.add_argument_group("closed-loop pairs: the search crops of a policy's own tracking runs"), RolloutOptions()
-    r.add_argument("--from-rollouts", metavar="MODEL", default=None,
-                   help="track the sequences with this model ('nano', a path, a hub id) and make pairs of its crops")
+    r, rd = (
+        parser.add_argument_group("closed-loop pairs: the search crops of a policy's own tracking runs"),
+        RolloutOptions(),
+    )
+    r.add_argument(
+        "--from-rollouts",
+        metavar="MODEL",
+        default=None,
+        help="track the sequences with this model ('nano', a path, a hub id) and make pairs of its crops",
+    )
     r.add_argument("--rollout-backend", default="transformers", help="backend running the policy")
     r.add_argument("--rollout-device", default=None, help="device for the transformers backend (cpu, cuda)")
     r.add_argument("--rollout-max-new-tokens", type=int, default=32)
     r.add_argument("--rollout-runs", type=int, default=rd.runs_per_sequence, help="tracking runs per sequence")
     r.add_argument("--rollout-frames", type=int, default=rd.max_frames, help="frames tracked per run")
     r.add_argument("--rollout-batch-size", type=int, default=rd.batch_size, help="runs per model call")
-    r.add_argument("--min-visible", type=float, default=rd.min_visible,
-                   help="least share of the target inside the crop for a box answer (else [])")
-    r.add_argument("--jittered-rate", type=float, default=0.0,
-                   help="share of GT-jittered pairs (these options) mixed in with the rollout pairs")
+    r.add_argument(
+        "--min-visible",
+        type=float,
+        default=rd.min_visible,
+        help="least share of the target inside the crop for a box answer (else [])",
+    )
+    r.add_argument(
+        "--jittered-rate",
+        type=float,
+        default=0.0,
+        help="share of GT-jittered pairs (these options) mixed in with the rollout pairs",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> PairOptions:
@@ -683,16 +766,30 @@ def run(args: argparse.Namespace) -> int:
         if args.rollout_device:
             backend_options["device"] = args.rollout_device
         factory = tracker_factory(args.from_rollouts, args.rollout_backend, **backend_options)
-        info = write_rollout_pairs(sequences, factory, out, args.seed, rollout, options, args.jittered_rate,
-                                   args.overwrite, source={**source, "policy": str(args.from_rollouts)})
+        info = write_rollout_pairs(
+            sequences,
+            factory,
+            out,
+            args.seed,
+            rollout,
+            options,
+            args.jittered_rate,
+            args.overwrite,
+            source={**source, "policy": str(args.from_rollouts)},
+        )
         st = info["states"]
-        print(f"rollouts: {st['states']} states, {st['absent']} with the target absent or outside the crop, "
-              f"{st['drifted']} drifted (IoU < 0.5), {st['lost']} lost (IoU 0)")
+        print(
+            f"rollouts: {st['states']} states, {st['absent']} with the target absent or outside the crop, "
+            f"{st['drifted']} drifted (IoU < 0.5), {st['lost']} lost (IoU 0)"
+        )
     else:
-        info = write_pairs(sequences, out, args.samples, args.seed, options, args.num_proc, args.overwrite,
-                           source=source)
+        info = write_pairs(
+            sequences, out, args.samples, args.seed, options, args.num_proc, args.overwrite, source=source
+        )
     c = info["counts"]
-    print(f"wrote {c['samples']} pairs ({c.get('track', 0)} tracking, {c.get('3_image', 0)} of them with "
-          f"3 images; {c.get('ground', 0)} grounding) from {info.get('plan', {}).get('videos_used', len(sequences))} "
-          f"sequences to {out / DATA_FILE}")
+    print(
+        f"wrote {c['samples']} pairs ({c.get('track', 0)} tracking, {c.get('3_image', 0)} of them with "
+        f"3 images; {c.get('ground', 0)} grounding) from {info.get('plan', {}).get('videos_used', len(sequences))} "
+        f"sequences to {out / DATA_FILE}"
+    )
     return 0

@@ -179,8 +179,15 @@ def _score_all(name: str, completions, solution, kwargs, strict: bool, score, be
 
 def r1track_reward(completions, solution, **kwargs) -> list[float]:
     """The reference no-think reward: strict JSON list, shaped GIoU, -1 on any failure."""
-    return _score_all("r1track_reward", completions, solution, kwargs, True,
-                      lambda ov, *_: -1.0 if ov is None else shape_giou(ov[1]), best=shape_giou(1.0))
+    return _score_all(
+        "r1track_reward",
+        completions,
+        solution,
+        kwargs,
+        True,
+        lambda ov, *_: -1.0 if ov is None else shape_giou(ov[1]),
+        best=shape_giou(1.0),
+    )
 
 
 def iou_reward(completions, solution, **kwargs) -> list[float]:
@@ -190,15 +197,21 @@ def iou_reward(completions, solution, **kwargs) -> list[float]:
 
 def giou_reward(completions, solution, **kwargs) -> list[float]:
     """Plain GIoU (lenient parse); -1 when unparsable."""
-    return _score_all("giou_reward", completions, solution, kwargs, False,
-                      lambda ov, *_: -1.0 if ov is None else ov[1])
+    return _score_all("giou_reward", completions, solution, kwargs, False, lambda ov, *_: -1.0 if ov is None else ov[1])
 
 
 def track_reward(completions, solution, **kwargs) -> list[float]:
     """GIoU minus the size error (strict parse, -1 on failure, floored at -1); see the module docstring."""
-    return _score_all("track_reward", completions, solution, kwargs, True,
-                      lambda ov, pred, gt: -1.0 if ov is None or gt[2] <= gt[0] or gt[3] <= gt[1]
-                      else max(-1.0, ov[1] - size_error(pred, gt)))
+    return _score_all(
+        "track_reward",
+        completions,
+        solution,
+        kwargs,
+        True,
+        lambda ov, pred, gt: (
+            -1.0 if ov is None or gt[2] <= gt[0] or gt[3] <= gt[1] else max(-1.0, ov[1] - size_error(pred, gt))
+        ),
+    )
 
 
 def format_reward(completions, solution=None, **kwargs) -> list[float]:

@@ -92,8 +92,14 @@ def crop_answer(seq: Sequence, frame: int, crop: Crop, family, min_visible: floa
     return [float(v) for v in np.trunc(family.encode(xyxy, (crop.size, crop.size))) + 0.0]
 
 
-def rollout_rows(factory: Callable[[], MLLMTracker], sequences: list[Sequence], seed: int,
-                 options: RolloutOptions | None = None, encode=None, counts: Counter | None = None) -> Iterator[dict]:
+def rollout_rows(
+    factory: Callable[[], MLLMTracker],
+    sequences: list[Sequence],
+    seed: int,
+    options: RolloutOptions | None = None,
+    encode=None,
+    counts: Counter | None = None,
+) -> Iterator[dict]:
     """Pair rows from the policy's tracking runs (see the module docstring), in a deterministic order.
 
     ``factory`` makes MLLM trackers sharing one backend; ``encode(rgb) -> image cell`` stores images
@@ -145,11 +151,19 @@ def _row(run: _Run, request, crop: Crop, before: np.ndarray, options: RolloutOpt
     encode = encode or (lambda rgb: rgb)
     return {
         "prompt": request.messages,
-        "completion": [{"role": "assistant", "content": [{"type": "text", "text": (
-            format_box(solution) if solution else ABSENT_ANSWER)}]}],
+        "completion": [
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": (format_box(solution) if solution else ABSENT_ANSWER)}],
+            }
+        ],
         "images": [encode(image) for image in request.images],
-        "solution": solution, "task": "track", "image_size": [crop.size, crop.size], "family": family.name,
-        "sequence": seq.name, "frame_ids": [run.start, run.frame],
+        "solution": solution,
+        "task": "track",
+        "image_size": [crop.size, crop.size],
+        "family": family.name,
+        "sequence": seq.name,
+        "frame_ids": [run.start, run.frame],
         "crops": [list(map(float, template.as_list())), list(map(float, crop.as_list()))],
         "frame_boxes": [seq.gt[run.start].tolist(), seq.gt[run.frame].tolist()],
     }
@@ -157,4 +171,3 @@ def _row(run: _Run, request, crop: Crop, before: np.ndarray, options: RolloutOpt
 
 def options_dict(options: RolloutOptions) -> dict:
     return asdict(options)
-

@@ -39,7 +39,6 @@ def build_trainer(recipe: Recipe, output_dir: str | Path | None = None, callback
     return trainer, processor, family
 
 
-def train(recipe: Recipe, output_dir: str | Path | None = None, overwrite: bool = False,
-          resume: bool = False) -> Path:
+def train(recipe: Recipe, output_dir: str | Path | None = None, overwrite: bool = False, resume: bool = False) -> Path:
     """Run the SFT stage of ``recipe``; returns the saved model folder (``<output_dir>/model``)."""
     return stage.run(recipe, build_trainer, output_dir, overwrite, resume)

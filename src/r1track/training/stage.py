@@ -58,8 +58,7 @@ def load_policy(margs: ModelArgs):
 
     from r1track.families import detect_family, get_family
 
-    kwargs = {"dtype": _torch_dtype(margs.dtype), "trust_remote_code": margs.trust_remote_code,
-              "use_safetensors": True}
+    kwargs = {"dtype": _torch_dtype(margs.dtype), "trust_remote_code": margs.trust_remote_code, "use_safetensors": True}
     if margs.attn_implementation:
         kwargs["attn_implementation"] = margs.attn_implementation
     try:
@@ -94,8 +93,14 @@ def lora_config(margs: ModelArgs):
     from peft import LoraConfig
 
     exclude = r".*\bvisual\..*" if margs.freeze_vision else None
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, exclude_modules=exclude, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        exclude_modules=exclude,
+        task_type="CAUSAL_LM",
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -130,8 +135,10 @@ def train_pairs(recipe: Recipe, family: str):
     found = sorted(set(dataset["family"]))
     if found != [family]:
         where = recipe.data.train or "data.build"
-        raise R1TrackError(f"{where}: pairs were written for the {', '.join(found)} family but the model is "
-                           f"{family}: coordinates would be wrong; rebuild the pairs with --family {family}")
+        raise R1TrackError(
+            f"{where}: pairs were written for the {', '.join(found)} family but the model is "
+            f"{family}: coordinates would be wrong; rebuild the pairs with --family {family}"
+        )
     return dataset
 
 
@@ -143,9 +150,15 @@ def validation_callback(recipe: Recipe, processor, family: str):
     if not sequences:
         return None
     v = recipe.data.validation
-    return TrackingValidationCallback(sequences, v.every_n_steps, processor, family=family,
-                                      tracker_options=v.tracker, max_frames=v.max_frames,
-                                      max_new_tokens=v.max_new_tokens)
+    return TrackingValidationCallback(
+        sequences,
+        v.every_n_steps,
+        processor,
+        family=family,
+        tracker_options=v.tracker,
+        max_frames=v.max_frames,
+        max_new_tokens=v.max_new_tokens,
+    )
 
 
 def validation_sequences(recipe: Recipe) -> list:
@@ -190,8 +203,14 @@ def write_log(trainer, out: Path) -> None:
     atomic_write_text(out / "log_history.json", json.dumps(trainer.state.log_history, indent=1, default=str) + "\n")
 
 
-def run(recipe: Recipe, build_trainer, output_dir: str | Path | None = None, overwrite: bool = False,
-        resume: bool = False, **build_kwargs) -> Path:
+def run(
+    recipe: Recipe,
+    build_trainer,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    **build_kwargs,
+) -> Path:
     """Run one training stage: ``build_trainer(recipe, out, **build_kwargs) -> (trainer, processor,
     family)``, train (resuming from the last checkpoint when asked), save the policy and the log.
     Returns the saved model folder (``<output_dir>/model``, with a Hub model card; pushed to the Hub with
