@@ -27,7 +27,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from r1track.errors import R1TrackError
-from r1track.tiny import QWEN2_ADDED_TOKENS, QWEN2_PRETOKENIZE_REGEX, ModelSizes, build_config, make_processor
+from r1track.tiny import (
+    QWEN2_ADDED_TOKENS,
+    QWEN2_PRETOKENIZE_REGEX,
+    ModelSizes,
+    bpe_tokenizer,
+    build_config,
+    make_processor,
+)
 
 FAMILY = "qwen2.5-vl"
 SETTINGS_FILE = "r1track.json"
@@ -125,8 +132,7 @@ def tokenizer_corpus(seed: int = 0, boxes: int = 400) -> list[str]:
 def build_tokenizer(seed: int = 0):
     """The nano tokenizer: Qwen2's pre-tokenizer and byte-level BPE with merges learnt on our texts,
     the Qwen2.5-VL added tokens after them, ``<|im_end|>`` as end of turn, ``<|endoftext|>`` as padding."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # a lazy v5 alias
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
@@ -149,28 +155,7 @@ def build_tokenizer(seed: int = 0):
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
     if len(vocab) > NANO_BPE_VOCAB:
         raise R1TrackError(f"nano tokenizer: {len(vocab)} BPE tokens, more than {NANO_BPE_VOCAB}")
-    tokenizer = Qwen2TokenizerFast(
-        vocab=vocab,
-        merges=merges,
-        unk_token=None,
-        bos_token=None,
-        eos_token=None,
-        pad_token=None,
-        errors="replace",
-        clean_up_tokenization_spaces=False,
-        split_special_tokens=False,
-        model_max_length=32768,
-    )
-    # Added in id order first, then flagged (as tiny.py does for the real ids), so ids are contiguous.
-    tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in QWEN2_ADDED_TOKENS])
-    specials = [tok for tok, special in QWEN2_ADDED_TOKENS if special]
-    tokenizer.add_special_tokens(
-        {
-            "eos_token": "<|im_end|>",
-            "pad_token": "<|endoftext|>",
-            "extra_special_tokens": [t for t in specials if t != "<|endoftext|>"],
-        }
-    )
+    tokenizer = bpe_tokenizer(vocab, merges, QWEN2_ADDED_TOKENS, model_max_length=32768)
     first = len(vocab)
     for offset, (token, _) in enumerate(QWEN2_ADDED_TOKENS):
         if tokenizer.convert_tokens_to_ids(token) != first + offset:

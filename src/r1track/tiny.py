@@ -224,14 +224,24 @@ def _tokenizer_key(ranks_file: Path, added: tuple[tuple[str, bool], ...]) -> str
 
 
 def _build_qwen_tokenizer(ranks_file: Path, added: tuple[tuple[str, bool], ...]):
-    from tokenizers import AddedToken
-    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # the v5 alias of Qwen2Tokenizer
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
     converter = TikTokenConverter(vocab_file=str(ranks_file), pattern=QWEN2_PRETOKENIZE_REGEX)
     vocab, merges = converter.extract_vocab_merges_from_model(str(ranks_file))
     if len(vocab) != N_BPE_RANKS:
         raise R1TrackError(f"{ranks_file}: expected {N_BPE_RANKS} BPE ranks, found {len(vocab)}")
+    # The converter lists every split of every token as a merge (not one per token as upstream's
+    # merges.txt), so plain BPE reproduces tiktoken's encoding; transformers rebuilds the BPE model on
+    # load (dropping flags such as ignore_merges), so nothing else may be relied on.
+    return bpe_tokenizer(vocab, merges, added, model_max_length=131072)
+
+
+def bpe_tokenizer(vocab: dict, merges: list, added, model_max_length: int):
+    """A Qwen2 fast tokenizer over a byte-level BPE ``vocab``/``merges`` with Qwen's ``added`` tokens
+    ((token, special) in id order) and Qwen's eos and pad tokens."""
+    from tokenizers import AddedToken
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # the v5 alias of Qwen2Tokenizer
+
     tokenizer = Qwen2TokenizerFast(
         vocab=vocab,
         merges=merges,
@@ -242,11 +252,8 @@ def _build_qwen_tokenizer(ranks_file: Path, added: tuple[tuple[str, bool], ...])
         errors="replace",
         clean_up_tokenization_spaces=False,
         split_special_tokens=False,
-        model_max_length=131072,
+        model_max_length=model_max_length,
     )
-    # The converter lists every split of every token as a merge (not one per token as upstream's
-    # merges.txt), so plain BPE reproduces tiktoken's encoding; transformers rebuilds the BPE model on
-    # load (dropping flags such as ignore_merges), so nothing else may be relied on.
     # Added in id order first, then flagged: the ids must be upstream's, whatever order flags are set in.
     tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in added])
     specials = [tok for tok, special in added if special]
@@ -373,6 +380,16 @@ def build_config(family: str = "qwen2.5-vl", sizes: ModelSizes = TINY, vocab_siz
     )
     # Every eighth vision block attends globally in Qwen2.5-VL; keep both kinds in a shallow tower.
     last = sizes.vision_depth - 1
+    qwen2_text = dict(  # the Qwen2(.5)-VL language model's rotary and window settings
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 1e6,
+            "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128),
+        },
+        use_sliding_window=False,
+        sliding_window=32768,
+        max_window_layers=70,
+    )
     if family == "qwen2.5-vl":
         fullatt = [i for i in range(7, sizes.vision_depth, 8)] or [last]
         vision = dict(
@@ -389,16 +406,7 @@ def build_config(family: str = "qwen2.5-vl", sizes: ModelSizes = TINY, vocab_siz
             tokens_per_second=2,
             hidden_act="silu",
         )
-        text.update(
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 1e6,
-                "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128),
-            },
-            use_sliding_window=False,
-            sliding_window=32768,
-            max_window_layers=70,
-        )
+        text.update(qwen2_text)
     elif family == "qwen2-vl":
         vision = dict(
             depth=sizes.vision_depth,
@@ -411,16 +419,7 @@ def build_config(family: str = "qwen2.5-vl", sizes: ModelSizes = TINY, vocab_siz
             temporal_patch_size=2,
             hidden_act="quick_gelu",
         )
-        text.update(
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 1e6,
-                "mrope_section": _mrope_section(head_dim, (16, 24, 24), 128),
-            },
-            use_sliding_window=False,
-            sliding_window=32768,
-            max_window_layers=70,
-        )
+        text.update(qwen2_text)
     else:  # qwen3-vl
         deepstack = sorted({max(0, last - 1), last}) if sizes.vision_depth < 24 else [5, 11, 17]
         vision = dict(
