@@ -180,6 +180,29 @@ def test_shipped_model_tracks_held_out_sequences(shipped_tracker, held_out):
     assert model["ao"] >= static["ao"] + SHIPPED_MARGIN_OVER_STATIC
 
 
+@pytest.fixture(scope="module")
+def real_held_out():
+    """Real sequences held out of the nano model's training and selection (scripts/reproduce_nano.py)."""
+    from conftest import shared
+
+    from r1track import datasets
+
+    root = shared("data/real/train", "the shipped nano model's floors on held-out real video")
+    return datasets.select(datasets.load("got10k", root, "train"), ",".join(REAL_HELD_OUT))
+
+
+def test_shipped_model_tracks_held_out_real_video(shipped_tracker, real_held_out):
+    from r1track.trackers.baselines import KCF, Static
+    from r1track.training.callbacks import track_sequences
+
+    model = track_sequences(shipped_tracker, real_held_out, REAL_FRAMES)
+    static = track_sequences(Static, real_held_out, REAL_FRAMES)
+    kcf = track_sequences(KCF, real_held_out, REAL_FRAMES)
+    assert model["parse_failures"] < 0.02
+    assert model["ao"] >= REAL_MIN_AO
+    assert model["ao"] >= 2 * static["ao"] and model["ao"] >= kcf["ao"] + 0.05
+
+
 def test_shipped_model_starts_from_a_text_description(shipped_tracker, held_out):
     from r1track.metrics import got10k_iou
 
