@@ -1,6 +1,7 @@
 """The nano model: its tokenizer (Qwen's special tokens and chat template, exact answers), an untrained
 checkpoint written by ``make_nano_model``, the tracker reading its ``r1track.json``, and the shipped
-trained checkpoint tracking held-out synthetic sequences clearly better than a static box."""
+trained checkpoint tracking held-out synthetic sequences clearly better than a static box, and held-out
+real video better than twice the static box and than KCF by 0.05."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ from r1track.prompts import tracking_messages
 from r1track.tiny import QWEN2_ADDED_TOKENS
 from r1track.training.pairs import grounding_answer
 
-# The shipped model on the 8 held-out sequences below (seed 20, 40 frames; never used in training or
-# selection), measured when it was installed: AO 0.621 where the static box scores 0.439, no parse
-# failure; mean IoU of the boxes grounded from the text descriptions 0.195 (a guessed box: ~0.01).
-# The floors leave room for float differences across CPUs (one flipped digit can change a trajectory),
-# not for a worse model.
-SHIPPED_MIN_AO = 0.55
-SHIPPED_MARGIN_OVER_STATIC = 0.10
+# The shipped model on the 8 held-out synthetic sequences below (seed 20, 40 frames; never used in
+# training or selection), measured when it was installed: AO 0.572 where the static box scores 0.439, no
+# parse failure; mean IoU of the boxes grounded from the text descriptions 0.231 (a guessed box: ~0.01).
+# On the first 40 frames of the real held-out sequences (REAL_HELD_OUT, scripts/reproduce_nano.py):
+# AO 0.398, static box 0.087, KCF 0.230. The floors leave room for float differences across CPUs (one
+# flipped digit can change a trajectory), not for a worse model.
+SHIPPED_MIN_AO = 0.52
+SHIPPED_MARGIN_OVER_STATIC = 0.08
 SHIPPED_MIN_GROUNDING_IOU = 0.08
+REAL_HELD_OUT = ("dtb_Surfing06", "otb_Biker", "spbacf_Biker", "uav_car14", "uav_group2_2", "uav_person12_1",
+                 "uav_wakeboard10")
+REAL_FRAMES = 40
+REAL_MIN_AO = 0.33
 
 
 @pytest.fixture(scope="module")
