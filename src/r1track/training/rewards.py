@@ -29,6 +29,12 @@ Rewards:
 Lenient parsing in the plain IoU/GIoU rewards measures localisation alone; pair them with
 ``format_reward`` to also ask for the bare-list answer.
 
+Absent targets: an empty ``solution`` (closed-loop and missing-target pairs: the target is absent from
+the search crop) makes ``[]`` the right answer. Every reward gives it its best value there (1.5 for
+``r1track``, 1 for the others, the best thinking score for ``think``) and 0 to any other reply; for a
+present target ``[]`` is a failed answer like any reply without a box. Absent rows are left out of the
+logged parse rate and IoU.
+
 Logging: TRL 1.16's GRPOTrainer passes a ``log_metric(name, value)`` callable to reward functions
 (averaged per logging step, across processes). Each reward logs ``rewards/<fn>/parse_rate`` (share of
 replies its own parse rule accepted) and ``rewards/<fn>/mean_iou`` (IoU of the parsed box, 0 for an
