@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import shared
 
+from conftest import shared
 from r1track import datasets
 from r1track.datasets import folder, got10k, lasot, otb, tnl2k, trackingnet, uav123
 from r1track.datasets.base import FrameFiles, list_frames, natural_key, read_boxes, read_values

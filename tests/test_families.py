@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from r1track.errors import R1TrackError
 from r1track.families import FAMILIES, detect_family, get_family, smart_resize

@@ -9,12 +9,10 @@ implies is ~0.987 for qwen2.5-vl at factor 4 (boxes are ~84 crop pixels across),
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import shared
 
+from conftest import shared
 from r1track import datasets
 from r1track.backends.base import Backend, Request
 from r1track.backends.oracle import OracleBackend
@@ -26,7 +24,6 @@ from r1track.families import get_family
 from r1track.prompts import THINK_PREFIX, format_box
 from r1track.trackers import tracker_factory
 from r1track.trackers.mllm import MLLMTracker
-
 
 
 class ScriptedModel(Backend):

@@ -190,7 +190,6 @@ def test_shipped_model_tracks_held_out_sequences(shipped_tracker, held_out):
 def real_held_out():
     """Real sequences held out of the nano model's training and selection (scripts/reproduce_nano.py)."""
     from conftest import shared
-
     from r1track import datasets
 
     root = shared("data/real/train", "the shipped nano model's floors on held-out real video")

@@ -3,12 +3,17 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from conftest import shared
-
 from r1track.prompts import (
-    GROUNDING_PROMPT, PROMPT_IMAGES, PROMPTS, THINK_PREFIX, format_box, grounding_messages, tracking_messages,
+    GROUNDING_PROMPT,
+    PROMPT_IMAGES,
+    PROMPTS,
+    THINK_PREFIX,
+    format_box,
+    grounding_messages,
+    tracking_messages,
 )
-
 
 # The reference strings, typed from the paper's released code (and checked against the shared
 # reference file below when it is present).

@@ -7,13 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import shared
 
+from conftest import shared
 from r1track import cli, datasets, evaluation, report, synth
 from r1track.errors import R1TrackError
 from r1track.trackers.base import Tracker
 from r1track.trackers.baselines import KCF, Oracle, Static
-
 
 
 class Jitter(Tracker):

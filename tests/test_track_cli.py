@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+import r1track
 from r1track.boxes import is_valid
 from r1track.cli import main
 from r1track.errors import DataError
-import r1track
 from r1track.track import parse_box_arg, write_boxes
 from r1track.video import write_annotated
 
