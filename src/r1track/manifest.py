@@ -32,6 +32,7 @@ NOT_SETTINGS = {
     "frame_index",
     "unparsable",
     "rejected",
+    "absences",
     "box",
     "truth",
     "template",
