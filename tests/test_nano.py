@@ -20,7 +20,7 @@ from r1track.training.pairs import grounding_answer
 # training or selection), measured when it was installed: AO 0.572 where the static box scores 0.439, no
 # parse failure; mean IoU of the boxes grounded from the text descriptions 0.231 (a guessed box: ~0.01).
 # On the first 40 frames of the real held-out sequences (REAL_HELD_OUT, scripts/reproduce_nano.py):
-# AO 0.398, static box 0.087, KCF 0.230. The floors leave room for float differences across CPUs (one
+# AO 0.398, static box 0.087, KCF 0.230 (benchmarks/nano_floors.py prints them). The floors leave room for float differences across CPUs (one
 # flipped digit can change a trajectory), not for a worse model.
 SHIPPED_MIN_AO = 0.52
 SHIPPED_MARGIN_OVER_STATIC = 0.08
