@@ -171,7 +171,6 @@ def test_build_pairs_from_rollouts_of_the_packaged_model(synthetic, tmp_path):
 
 def test_jittered_pairs_with_missing_targets_and_photometric_jitter(synthetic):
     from r1track.training.pairs import PairOptions, build_pairs
-    from r1track.training.rollouts import visible_share
 
     _, seqs = synthetic
     base = dict(sizes=(112,), clip_boxes=True)
@@ -182,7 +181,7 @@ def test_jittered_pairs_with_missing_targets_and_photometric_jitter(synthetic):
     for r in empty:
         assert r["completion"][0]["content"][0]["text"] == "[]"
         search = Crop(*r["crops"][1][:3], int(r["crops"][1][3]))
-        assert visible_share(np.array(r["frame_boxes"][1]), search) == 0
+        assert search.visible_share(np.array(r["frame_boxes"][1])) == 0
     assert all(len(r["solution"]) == 4 for r in plain)
     jittered = build_pairs(seqs, 30, 3, PairOptions(**base, photometric=0.8), progress=False)
     # the same crops and answers; other pixels

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from r1track.boxes import as_boxes, clip_to_image
+from r1track.boxes import as_boxes, clip_to_image, intersection
 
 PADS = ("constant", "mean")
 
@@ -51,6 +51,13 @@ class Crop:
         b = as_boxes(boxes_xywh)
         s = self.scale
         return np.concatenate([b[..., :2] / s + (self.x1, self.y1), b[..., 2:] / s], axis=-1)
+
+    def visible_share(self, box_xywh) -> float:
+        """Share of a frame box's area inside this crop's square region (0 for a box without area)."""
+        box = as_boxes(box_xywh)
+        area = box[2] * box[3]
+        region = np.array([self.x1, self.y1, self.side, self.side], dtype=np.float64)
+        return float(intersection(box, region) / area) if area > 0 else 0.0
 
     def as_list(self) -> list[float]:
         """``[x1, y1, side, size]``: the provenance record stored with training pairs."""

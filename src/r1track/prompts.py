@@ -72,12 +72,21 @@ PROMPT_IMAGES = {"current": 2, "old": 2, "direct": 2, "three": 3, "three-direct"
 THREE_IMAGE_VARIANT = {"current": "three", "direct": "three-direct", "three": "three", "three-direct": "three-direct"}
 
 
+ABSENT_ANSWER = "[]"  # the answer for a target absent from the search image (parsing.parse_absent)
+
+
 def format_box(xyxy) -> str:
     """``"[100,151,227,222]"``: integers (rounded half up), no spaces -- the form answers take."""
     values = [float(v) for v in xyxy]
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise ValueError(f"format_box needs 4 finite numbers, got {list(xyxy)!r}")
     return "[" + ",".join(str(math.floor(v + 0.5)) for v in values) + "]"
+
+
+def format_answer(xyxy) -> str:
+    """The answer a pair teaches: ``format_box(xyxy)``, or ``ABSENT_ANSWER`` for an empty box (the target
+    is not in the search image)."""
+    return format_box(xyxy) if len(xyxy) else ABSENT_ANSWER
 
 
 def with_thinking(text: str, thinking: bool) -> str:

@@ -41,7 +41,6 @@ lossless PNG) in a ``datasets`` Image feature; reading a row gives PIL images.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import multiprocessing
 import os
@@ -64,13 +63,12 @@ from r1track.prompts import (
     PROMPT_IMAGES,
     PROMPTS,
     THREE_IMAGE_VARIANT,
+    format_answer,
     format_box,
     grounding_messages,
     tracking_messages,
     with_thinking,
 )
-from r1track.training.rollouts import ABSENT_ANSWER, RolloutOptions, rollout_rows, visible_share
-from r1track.training.rollouts import options_dict as rollout_options_dict
 
 # GOT-10k train videos with identical first frames or misaligned boxes (matched as name suffixes).
 BAD_GOT10K_TRAIN = ("008628", "008630", "009058", "009059")
@@ -207,18 +205,24 @@ class PairPlan:
         return int(self._orders[n_pass][k])
 
 
+def present_frames(seq: Sequence) -> np.ndarray:
+    """Per frame (bool): a proper box, not flagged absent, not fully hidden (visible ratio 0)."""
+    n = min(len(seq.gt), len(seq))
+    ok = is_valid(seq.gt[:n])
+    if seq.absent is not None:
+        ok &= ~np.asarray(seq.absent[:n], dtype=bool)
+    if seq.visible_ratio is not None:
+        ok &= ~(np.asarray(seq.visible_ratio[:n], dtype=np.float64) == 0)
+    return ok
+
+
 def usable_frames(seq: Sequence, options: PairOptions) -> np.ndarray:
     """Indices of the frames that may be drawn (ascending)."""
     n = min(len(seq.gt), len(seq))
     gt = seq.gt[:n]
-    ok = is_valid(gt)
+    ok = present_frames(seq) if options.skip_absent else is_valid(gt)
     if options.min_box_size > 0:
         ok &= np.minimum(gt[:, 2], gt[:, 3]) >= options.min_box_size
-    if options.skip_absent:
-        if seq.absent is not None:
-            ok &= ~np.asarray(seq.absent[:n], dtype=bool)
-        if seq.visible_ratio is not None:
-            ok &= ~(np.asarray(seq.visible_ratio[:n], dtype=np.float64) == 0)
     return np.flatnonzero(ok)
 
 
@@ -319,7 +323,7 @@ def grounding_answer(box, description: str) -> str:
     return f'```json\n[\n\t{{"bbox_2d": {format_box(box)}, "label": {label}}}\n]\n```'
 
 
-def _encode_image(rgb: np.ndarray, fmt: str) -> dict:
+def encode_image(rgb: np.ndarray, fmt: str) -> dict:
     bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
     if fmt == "jpeg":
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -355,7 +359,7 @@ def _missing_crop(box, crop: Crop, rng: np.random.Generator) -> Crop:
     for step in np.linspace(0.6, 3.0, 25):
         dx, dy = step * crop.side * np.cos(angle), step * crop.side * np.sin(angle)
         moved = Crop(crop.x1 + int(round(dx)), crop.y1 + int(round(dy)), crop.side, crop.size)
-        if visible_share(box, moved) == 0:
+        if moved.visible_share(box) == 0:
             return moved
     raise AssertionError("unreachable: a shift of 3 crop sides always leaves the target")
 
@@ -402,7 +406,7 @@ def make_sample(plan: PairPlan, i: int) -> dict:
         return {
             "prompt": _grounding_prompt(seq.language, o.thinking),
             "completion": _assistant(grounding_answer(solution, seq.language)),
-            "images": [_encode_image(frame, o.image_format)],
+            "images": [encode_image(frame, o.image_format)],
             "solution": solution,
             "task": "ground",
             "image_size": [w, h],
@@ -436,14 +440,14 @@ def make_sample(plan: PairPlan, i: int) -> dict:
     if absent:
         boxes[-1] = []
     images = [
-        _encode_image(_photometric(extract(seq.frame(f), c, o.pad), rng, o.photometric), o.image_format)
+        encode_image(_photometric(extract(seq.frame(f), c, o.pad), rng, o.photometric), o.image_format)
         for f, c in zip(ids, crops)
     ]
     variant = o.prompt if len(ids) == 2 else THREE_IMAGE_VARIANT[o.prompt]
     prompt = tracking_messages([format_box(b) for b in boxes[:-1]], variant, o.thinking, n_images=len(ids))
     return {
         "prompt": prompt,
-        "completion": _assistant(format_box(boxes[-1]) if boxes[-1] else ABSENT_ANSWER),
+        "completion": _assistant(format_answer(boxes[-1])),
         "images": images,
         "solution": boxes[-1],
         "task": "track",
@@ -520,6 +524,13 @@ def _count(counts: Counter, row: dict) -> None:
         counts[f"{len(row['images'])}_image"] += 1
 
 
+def refuse_existing(out: str | Path, overwrite: bool) -> None:
+    """A pair dataset already in ``out`` is kept unless ``overwrite``."""
+    out = Path(out)
+    if not overwrite and ((out / DATA_FILE).exists() or (out / INFO_FILE).exists()):
+        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
+
+
 def write_rows(rows: Iterable[dict], out: str | Path, info: dict, overwrite: bool = False) -> dict:
     """Write pair rows to ``out/data.parquet`` (streamed, row groups of 100) and ``info`` plus the counts to
     ``out/pairs.json``; returns the info.
@@ -535,8 +546,7 @@ def write_rows(rows: Iterable[dict], out: str | Path, info: dict, overwrite: boo
 
     out = Path(out)
     data, info_path = out / DATA_FILE, out / INFO_FILE
-    if not overwrite and (data.exists() or info_path.exists()):
-        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
+    refuse_existing(out, overwrite)
     features = _features()
     schema = features.arrow_schema
     out.mkdir(parents=True, exist_ok=True)
@@ -574,58 +584,11 @@ def write_pairs(
     source: dict | None = None,
 ) -> dict:
     """GT-jittered pairs written by ``write_rows``; returns the info (options, plan statistics, counts)."""
-    if not overwrite and ((Path(out) / DATA_FILE).exists() or (Path(out) / INFO_FILE).exists()):
-        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
     options = options or PairOptions()
     plan = plan_pairs(sequences, seed, options)
     samples = len(plan.videos) if samples is None else samples
     info = {"source": source or {}, "seed": int(seed), "options": options.to_dict(), "plan": plan.stats}
     return write_rows(iter_samples(plan, samples, num_proc, progress), out, info, overwrite)
-
-
-def write_rollout_pairs(
-    sequences: list[Sequence],
-    factory,
-    out: str | Path,
-    seed: int = 0,
-    rollout: RolloutOptions | None = None,
-    options: PairOptions | None = None,
-    jittered_rate: float = 0.0,
-    overwrite: bool = False,
-    progress: bool = True,
-    source: dict | None = None,
-) -> dict:
-    """Closed-loop pairs (``training.rollouts``) from the trackers ``factory`` makes, then GT-jittered pairs
-    (``options``) from the same sequences, ``jittered_rate`` of the total; returns the info."""
-    if not overwrite and ((Path(out) / DATA_FILE).exists() or (Path(out) / INFO_FILE).exists()):
-        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
-    if not 0 <= jittered_rate < 1:
-        raise R1TrackError(f"jittered_rate must be in [0, 1), got {jittered_rate}")
-    options = options or PairOptions()
-    rollout = rollout or RolloutOptions()
-    states: Counter = Counter()
-    sequences = list(sequences)
-
-    def rows():
-        encode = functools.partial(_encode_image, fmt=options.image_format)
-        bar = tqdm(desc="rollout states", unit="state", disable=not progress)
-        for row in rollout_rows(factory, sequences, seed, rollout, encode, states):
-            bar.update(1)
-            yield row
-        bar.close()
-        jittered = round(states["states"] * jittered_rate / (1 - jittered_rate))
-        if jittered:
-            yield from iter_samples(plan_pairs(sequences, seed, options), jittered, progress=progress)
-
-    info = {
-        "source": source or {},
-        "seed": int(seed),
-        "options": options.to_dict(),
-        "rollout": rollout_options_dict(rollout),
-        "jittered_rate": jittered_rate,
-        "states": states,
-    }
-    return write_rows(rows(), out, info, overwrite)
 
 
 def load_pairs(path: str | Path, cache_dir: str | None = None):
@@ -713,6 +676,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--num-proc", type=int, default=1)
     parser.add_argument("--overwrite", action="store_true")
+    from r1track.training.rollouts import RolloutOptions  # rollouts builds on this module
+
     r, rd = (
         parser.add_argument_group("closed-loop pairs: the search crops of a policy's own tracking runs"),
         RolloutOptions(),
@@ -756,11 +721,12 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     out = Path(args.out)
-    if not args.overwrite and ((out / DATA_FILE).exists() or (out / INFO_FILE).exists()):
-        raise R1TrackError(f"{out} already holds a pair dataset; pass --overwrite to replace it")
+    refuse_existing(out, args.overwrite)  # before loading data or a model
     sequences = tracking_datasets.load_from_args(args)
     source = {"dataset": args.dataset, "root": str(args.root), "split": args.split}
     if args.from_rollouts:
+        from r1track.training.rollouts import RolloutOptions, write_rollout_pairs
+
         rollout = RolloutOptions(args.rollout_runs, args.rollout_frames, args.min_visible, args.rollout_batch_size)
         backend_options = {"max_new_tokens": args.rollout_max_new_tokens}
         if args.rollout_device:

@@ -12,27 +12,40 @@ sample, with the ground truth of that frame mapped into the crop:
 - otherwise (absent frame, or the target outside the crop): the answer ``[]``, which the rewards score
   as right only there (``rewards.is_absent``) and the tracker acts on (``MLLMTracker.absent_search_scale``).
 
+``write_rollout_pairs`` writes them, optionally mixed with GT-jittered pairs of the same sequences, as
+a pair dataset (``r1track build-pairs --from-rollouts MODEL``).
+
 Rows have the pair dataset's columns (docs/architecture.md), so SFT and GRPO take them unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+from tqdm import tqdm
 
-from r1track.boxes import intersection, iou, is_valid, xywh_to_xyxy
+from r1track.boxes import iou
 from r1track.crops import Crop
 from r1track.datasets.base import Sequence
 from r1track.errors import R1TrackError
-from r1track.prompts import format_box
+from r1track.prompts import format_answer
+from r1track.training.pairs import (
+    PairOptions,
+    crop_box,
+    encode_image,
+    iter_samples,
+    plan_pairs,
+    present_frames,
+    write_rows,
+)
 
 if TYPE_CHECKING:
     from r1track.trackers.mllm import MLLMTracker
-
-ABSENT_ANSWER = "[]"
 
 
 @dataclass(frozen=True)
@@ -48,48 +61,35 @@ class RolloutOptions:
         if not 0 < self.min_visible <= 1:
             raise R1TrackError(f"min_visible must be in (0, 1], got {self.min_visible}")
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 @dataclass
 class _Run:
     seq: Sequence
+    present: np.ndarray  # present_frames(seq), computed once per run
     start: int
     tracker: MLLMTracker
     frame: int = 0
 
 
-def present(seq: Sequence) -> np.ndarray:
-    """Per frame: the target is annotated with a proper box and not flagged absent or fully hidden."""
-    ok = is_valid(seq.gt[: len(seq)])
-    if seq.absent is not None:
-        ok &= ~np.asarray(seq.absent[: len(ok)], dtype=bool)
-    if seq.visible_ratio is not None:
-        ok &= np.asarray(seq.visible_ratio[: len(ok)], dtype=np.float64) != 0
-    return ok
-
-
-def start_frames(seq: Sequence, runs: int, rng: np.random.Generator) -> list[int]:
+def start_frames(present: np.ndarray, runs: int, rng: np.random.Generator) -> list[int]:
     """Seeded start frames: frames with the target present and at least one frame after them."""
-    ok = present(seq)
-    candidates = np.flatnonzero(ok[:-1]) if len(ok) > 1 else np.zeros(0, dtype=np.int64)
+    candidates = np.flatnonzero(present[:-1]) if len(present) > 1 else np.zeros(0, dtype=np.int64)
     if not len(candidates):
         return []
     return sorted(int(s) for s in rng.choice(candidates, size=min(runs, len(candidates)), replace=False))
 
 
-def visible_share(box_xywh, crop: Crop) -> float:
-    """Share of the box's area inside the crop's square region of the frame."""
-    region = np.array([crop.x1, crop.y1, crop.side, crop.side], dtype=np.float64)
-    area = box_xywh[2] * box_xywh[3]
-    return float(intersection(box_xywh, region) / area) if area > 0 else 0.0
-
-
-def crop_answer(seq: Sequence, frame: int, crop: Crop, family, min_visible: float) -> list[float]:
-    """What the model should answer for ``crop`` of ``frame``: the clipped box in model coordinates, or
-    ``[]`` (absent frame, or less than ``min_visible`` of the target inside the crop)."""
-    if not present(seq)[frame] or visible_share(seq.gt[frame], crop) < min_visible:
+def crop_answer(seq: Sequence, frame: int, crop: Crop, family, min_visible: float, present=None) -> list[float]:
+    """What the model should answer for ``crop`` of ``frame``: the clipped box in model coordinates (as
+    a jittered pair writes it), or ``[]`` (absent frame, or less than ``min_visible`` of the target
+    inside the crop). ``present``: ``present_frames(seq)`` when the caller has it."""
+    present = present_frames(seq) if present is None else present
+    if not present[frame] or crop.visible_share(seq.gt[frame]) < min_visible:
         return []
-    xyxy = np.clip(xywh_to_xyxy(crop.to_crop(seq.gt[frame])), 0, crop.size)
-    return [float(v) for v in np.trunc(family.encode(xyxy, (crop.size, crop.size))) + 0.0]
+    return crop_box(seq.gt[frame], crop, family, clip=True)
 
 
 def rollout_rows(
@@ -103,23 +103,27 @@ def rollout_rows(
     """Pair rows from the policy's tracking runs (see the module docstring), in a deterministic order.
 
     ``factory`` makes MLLM trackers sharing one backend; ``encode(rgb) -> image cell`` stores images
-    (the pair writer's JPEG encoder). ``counts`` receives state statistics: ``states``, ``absent``
-    (answer ``[]``), ``drifted`` (IoU of the box the crop was centred on with the truth < 0.5),
-    ``lost`` (that IoU = 0).
+    (the pair writer's JPEG encoder; default: the arrays themselves). ``counts`` receives state
+    statistics: ``states``, ``absent`` (answer ``[]``), ``drifted`` (IoU of the box the crop was centred
+    on with the truth < 0.5), ``lost`` (that IoU = 0).
     """
     options = options or RolloutOptions()
+    encode = encode or (lambda rgb: rgb)
     counts = Counter() if counts is None else counts
     counts.update(dict.fromkeys(("states", "absent", "drifted", "lost"), 0))
     rng = np.random.default_rng([seed, 2])
-    waiting = [(seq, s) for seq in sequences for s in start_frames(seq, options.runs_per_sequence, rng)]
+    waiting = []
+    for seq in sequences:
+        present = present_frames(seq)
+        waiting += [(seq, present, s) for s in start_frames(present, options.runs_per_sequence, rng)]
     if not waiting:
         raise R1TrackError("no sequence has a frame with the target present to start a rollout from")
     waiting.reverse()
     active: list[_Run] = []
     while active or waiting:
         while len(active) < options.batch_size and waiting:
-            seq, s = waiting.pop()
-            run = _Run(seq, s, factory(), s)
+            seq, present, s = waiting.pop()
+            run = _Run(seq, present, s, factory(), s)
             if run.tracker.wants_ground_truth:  # diagnostic backends (the oracle), as the runner does
                 run.tracker.truth = seq.gt[s:]
             run.tracker.init(seq.frame(s), box=seq.gt[s])
@@ -139,24 +143,18 @@ def rollout_rows(
 
 def _row(run: _Run, request, crop: Crop, before: np.ndarray, options: RolloutOptions, encode, counts) -> dict:
     seq, family = run.seq, run.tracker.family
-    solution = crop_answer(seq, run.frame, crop, family, options.min_visible)
+    solution = crop_answer(seq, run.frame, crop, family, options.min_visible, run.present)
     counts["states"] += 1
     if not solution:
         counts["absent"] += 1
-    if present(seq)[run.frame]:
+    if run.present[run.frame]:
         overlap = float(iou(before, seq.gt[run.frame]))
         counts["drifted"] += overlap < 0.5
         counts["lost"] += overlap == 0
     template = run.tracker.template_crop
-    encode = encode or (lambda rgb: rgb)
     return {
         "prompt": request.messages,
-        "completion": [
-            {
-                "role": "assistant",
-                "content": [{"type": "text", "text": (format_box(solution) if solution else ABSENT_ANSWER)}],
-            }
-        ],
+        "completion": [{"role": "assistant", "content": [{"type": "text", "text": format_answer(solution)}]}],
         "images": [encode(image) for image in request.images],
         "solution": solution,
         "task": "track",
@@ -169,5 +167,44 @@ def _row(run: _Run, request, crop: Crop, before: np.ndarray, options: RolloutOpt
     }
 
 
-def options_dict(options: RolloutOptions) -> dict:
-    return asdict(options)
+def write_rollout_pairs(
+    sequences: list[Sequence],
+    factory,
+    out: str | Path,
+    seed: int = 0,
+    rollout: RolloutOptions | None = None,
+    options: PairOptions | None = None,
+    jittered_rate: float = 0.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    source: dict | None = None,
+) -> dict:
+    """Rollout pairs from the trackers ``factory`` makes, then GT-jittered pairs (``options``) of the same
+    sequences, ``jittered_rate`` of the total, written by ``pairs.write_rows``; returns the info."""
+    if not 0 <= jittered_rate < 1:
+        raise R1TrackError(f"jittered_rate must be in [0, 1), got {jittered_rate}")
+    options = options or PairOptions()
+    rollout = rollout or RolloutOptions()
+    states: Counter = Counter()
+    sequences = list(sequences)
+
+    def rows():
+        encode = functools.partial(encode_image, fmt=options.image_format)
+        bar = tqdm(desc="rollout states", unit="state", disable=not progress)
+        for row in rollout_rows(factory, sequences, seed, rollout, encode, states):
+            bar.update(1)
+            yield row
+        bar.close()
+        jittered = round(states["states"] * jittered_rate / (1 - jittered_rate))
+        if jittered:
+            yield from iter_samples(plan_pairs(sequences, seed, options), jittered, progress=progress)
+
+    info = {
+        "source": source or {},
+        "seed": int(seed),
+        "options": options.to_dict(),
+        "rollout": rollout.to_dict(),
+        "jittered_rate": jittered_rate,
+        "states": states,
+    }
+    return write_rows(rows(), out, info, overwrite)
