@@ -190,3 +190,19 @@ def test_jittered_pairs_with_missing_targets_and_photometric_jitter(synthetic):
     differ = [np.abs(np.asarray(a["images"][1], float) - np.asarray(b["images"][1], float)).mean()
               for a, b in zip(jittered, plain)]
     assert np.mean(differ) > 3
+
+
+def test_rollouts_leave_out_the_dropped_sequences(synthetic):
+    """--drop-videos holds sequences out of rollout pairs as it does of jittered ones (a held-out part)."""
+    from r1track.training.pairs import PairOptions, load_pairs
+    from r1track.training.rollouts import write_rollout_pairs
+
+    root, seqs = synthetic
+    factory = functools.partial(MLLMTracker, OracleBackend(noise=0.3, seed=2), crop_size=112)
+    held = seqs[0].name
+    out = root.parent / "dropped-pairs"
+    write_rollout_pairs(seqs, factory, out, seed=0, rollout=RolloutOptions(1, 5, 0.25, 4),
+                        options=PairOptions(sizes=(112,), drop_videos=(held,)), jittered_rate=0.5,
+                        overwrite=True, progress=False)
+    names = set(load_pairs(out)["sequence"])
+    assert held not in names and names == {s.name for s in seqs[1:]}

@@ -256,6 +256,11 @@ def _aspect_bins(boxes: np.ndarray) -> np.ndarray:
     return np.digitize(np.log2(boxes[:, 2] / boxes[:, 3]), ASPECT_EDGES)
 
 
+def dropped(seq: Sequence, options: PairOptions) -> bool:
+    """The sequence is left out of every pair kind (its name ends with one of ``drop_videos``)."""
+    return any(seq.name.endswith(suffix) for suffix in options.drop_videos)
+
+
 def plan_pairs(sequences: Iterable[Sequence], seed: int, options: PairOptions | None = None) -> PairPlan:
     """Select the usable videos and frames; raises R1TrackError when no video can give a pair."""
     options = options or PairOptions()
@@ -265,7 +270,7 @@ def plan_pairs(sequences: Iterable[Sequence], seed: int, options: PairOptions | 
     for seq in sequences:
         stats["videos_total"] += 1
         stats["frames_total"] += len(seq)
-        if any(seq.name.endswith(suffix) for suffix in options.drop_videos):
+        if dropped(seq, options):
             stats["videos_dropped"] += 1
             continue
         frames = usable_frames(seq, options)

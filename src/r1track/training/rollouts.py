@@ -37,6 +37,7 @@ from r1track.prompts import format_answer
 from r1track.training.pairs import (
     PairOptions,
     crop_box,
+    dropped,
     encode_image,
     iter_samples,
     plan_pairs,
@@ -186,7 +187,7 @@ def write_rollout_pairs(
     options = options or PairOptions()
     rollout = rollout or RolloutOptions()
     states: Counter = Counter()
-    sequences = list(sequences)
+    sequences = [seq for seq in sequences if not dropped(seq, options)]  # as the jittered pairs leave them out
 
     def rows():
         encode = functools.partial(encode_image, fmt=options.image_format)
