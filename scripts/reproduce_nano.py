@@ -20,9 +20,11 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
 
 6. Held-out part, fixed before training: the single-object sequences ``HELD_OUT`` and every identity of
    the MOT video ``MOT_HELD_OUT``; never used for pairs or model selection.
-7. ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
-   the other MOT video's identities; missing-target crops answered ``[]``, photometric jitter) mixed
-   with synthetic pairs (a 150-sequence synthetic split, seed 1).
+7. ``r1track paste``: 300 sequences of real training objects pasted onto other real training frames,
+   with look-alike distractors (seed 1), and 40 more for closed-loop rollouts (seed 2).
+   ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
+   the other MOT video's identities, the pasted sequences; missing-target crops answered ``[]``,
+   photometric jitter) mixed with synthetic pairs (a 150-sequence synthetic split, seed 1).
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
@@ -56,9 +58,9 @@ OTB = ROOT.parent / "shared" / "data" / "otb"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
                     "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "r1track.json")
 
-FULL = dict(train_sequences=400, mix_sequences=150, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
+FULL = dict(train_sequences=400, mix_sequences=150, paste_sequences=300, loop_paste_sequences=40, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
             grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
-QUICK = dict(train_sequences=12, mix_sequences=6, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
+QUICK = dict(train_sequences=12, mix_sequences=6, paste_sequences=4, loop_paste_sequences=2, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
@@ -84,8 +86,9 @@ MOT_TRAIN, MOT_HELD_OUT = "PETS09-S2L1", "TUD-Stadtmitte"
 # real pairs: the synthetic SFT pairs' crops, plus missing-target crops (answer []) and photometric jitter
 REAL_PAIR_OPTIONS = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1", "--photometric", "0.5"]
 SYNTH_MIX_OPTIONS = [*SFT_PAIR_OPTIONS, "--absent-rate", "0.1"]
-REAL_PAIRS = dict(got=8000, mot=4000, synth=4000)  # SFT mix (recipes/nano-sft-real.yaml)
-GRPO_REAL_PAIRS = dict(got=2000, mot=1000, synth=1000)  # reference GRPO: GT-jittered pairs
+REAL_PAIRS = dict(got=4000, mot=2500, paste=5000, synth=4500)  # SFT mix (recipes/nano-sft-real.yaml)
+GRPO_REAL_PAIRS = dict(got=1500, mot=1000, paste=750, synth=750)  # reference GRPO: GT-jittered pairs
+LOOP_SOURCES = ("got", "mot", "paste-loop")  # what the closed-loop policy tracks
 # closed-loop GRPO: rounds of (rollouts of the current policy -> GRPO steps), 60 steps in all like the
 # reference GRPO runs; half of each round's pool are GT-jittered pairs of the same sequences
 LOOP_ROUNDS, LOOP_STEPS = 3, 20
@@ -133,8 +136,12 @@ class Pipeline:
             raise SystemExit("\n".join(failed))
 
     def record(self, name: str, seconds: float) -> None:
+        """A step's wall time: the latest in ``timings.json``, every execution (resumes too) appended to
+        ``timings-history.jsonl``."""
         self.timings[name] = round(seconds, 1)
         self.timings_file.write_text(json.dumps(self.timings, indent=1) + "\n")
+        with open(self.work / "timings-history.jsonl", "a") as history:
+            history.write(json.dumps({"step": name, "seconds": round(seconds, 1), "ended": time.strftime("%FT%T")}) + "\n")
 
     # ------------------------------------------------------------------ steps
     def data(self, synthetic_stages: bool = True, real_stages: bool = True) -> None:
@@ -151,6 +158,12 @@ class Pipeline:
         if real_stages and not (mix / "train" / "list.txt").is_file():
             self.r1track("synth-mix", "synth", "--out", mix, "--split", "train", "--sequences",
                          c["mix_sequences"], "--frames", c["train_frames"], "--seed", 1, "--no-progress", "--overwrite")
+        for name, count, seed in (("paste", "paste_sequences", 1), ("paste-loop", "loop_paste_sequences", 2)):
+            if real_stages and not (self.work / name / "train" / "list.txt").is_file():
+                self.r1track(name, "paste", "--source", "got10k", REAL / "train", "--source", "mot",
+                             REAL / "mot" / MOT_TRAIN, "--drop-videos", *HELD_OUT, "--out", self.work / name,
+                             "--sequences", c[count], "--frames", c["train_frames"], "--seed", seed, "--no-progress",
+                             "--overwrite")
 
     def synthetic_pairs(self) -> None:
         c, synth = self.cfg, self.work / "synth"
@@ -223,6 +236,8 @@ class Pipeline:
         return {"got": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--drop-videos",
                         *HELD_OUT],
                 "mot": ["--dataset", "mot", "--root", REAL / "mot" / MOT_TRAIN],
+                "paste": ["--dataset", "got10k", "--root", self.work / "paste", "--split", "train"],
+                "paste-loop": ["--dataset", "got10k", "--root", self.work / "paste-loop", "--split", "train"],
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth-mix", "--split", "train"]}
 
     def held_out(self) -> dict[str, list]:
@@ -247,8 +262,8 @@ class Pipeline:
         return max(8, n // 250) if self.cfg is QUICK else n
 
     def sft_real(self, start: Path) -> Path:
-        pairs = self.mixed_pairs("sft-real", REAL_PAIRS, 0, {"got": REAL_PAIR_OPTIONS, "mot": REAL_PAIR_OPTIONS,
-                                                             "synth": SYNTH_MIX_OPTIONS})
+        real = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
+        pairs = self.mixed_pairs("sft-real", REAL_PAIRS, 0, {**real, "synth": SYNTH_MIX_OPTIONS})
         run = self.work / "runs" / "sft-real"
         if not (run / "model" / "config.json").is_file():
             self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
@@ -265,8 +280,8 @@ class Pipeline:
     def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
         """GRPO on GT-jittered pairs (the reference's), once per seed, side by side."""
         synth = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]
-        pairs = self.mixed_pairs("grpo-real", GRPO_REAL_PAIRS, 1, {"got": REAL_PAIR_OPTIONS, "mot": REAL_PAIR_OPTIONS,
-                                                                   "synth": synth})
+        real = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
+        pairs = self.mixed_pairs("grpo-real", GRPO_REAL_PAIRS, 1, {**real, "synth": synth})
         runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
         self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s) for s, run in runs.items()
                        if not (run / "model" / "config.json").is_file()})
@@ -281,7 +296,7 @@ class Pipeline:
             todo = [s for s in seeds if not (runs[s] / "model" / "config.json").is_file()]
             builds = {}
             for s in todo:
-                for src in ("got", "mot"):
+                for src in LOOP_SOURCES:
                     part = self.work / "pairs" / f"loop-seed{s}-r{r}-{src}"
                     if not (part / "pairs.json").is_file():
                         builds[f"pairs-loop-seed{s}-r{r}-{src}"] = [
@@ -293,7 +308,7 @@ class Pipeline:
             for s in todo:
                 pairs = self.work / "pairs" / f"loop-seed{s}-r{r}"
                 if not (pairs / "pairs.json").is_file():
-                    merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in ("got", "mot")], pairs)
+                    merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in LOOP_SOURCES], pairs)
                 train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS)
             self.parallel(train)
             current = {s: runs[s] / "model" for s in seeds}

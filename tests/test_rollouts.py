@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from r1track import datasets
+from r1track import datasets, evaluation, results
 from r1track.backends.base import Backend
 from r1track.backends.oracle import OracleBackend
 from r1track.cli import main
@@ -138,6 +138,15 @@ def test_tracker_keeps_its_box_and_searches_wider_after_an_absent_answer():
     assert side == pytest.approx(np.ceil(np.sqrt(400) * 4))
     tracker.update(seq.frame(3))
     assert (tracker.absences, tracker.failures) == (1, 1)
+
+
+def test_the_runner_counts_absent_answers_apart_from_failures(tmp_path):
+    seq = _frames_seq([[100, 60, 20, 20]] * 5)
+    factory = lambda: MLLMTracker(_Scripted(["[]", "[]", "garbage", "[1,1,20,20]"]), crop_size=112)  # noqa: E731
+    evaluation.run(factory, [seq], tmp_path, "got10k", repetitions=1, progress=False)
+    counts = results.read_answers(tmp_path, [seq.name])[seq.name]
+    assert (counts.answers, counts.unparsable, counts.rejected, counts.absent) == (4, 1, 0, 2)
+    assert counts.failure_rate == 0.25
 
 
 def test_build_pairs_from_rollouts_of_the_packaged_model(synthetic, tmp_path):

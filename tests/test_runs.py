@@ -123,7 +123,7 @@ def test_unusable_answers_are_counted_printed_and_warned_about(tmp_path, root):
 def test_clean_answers_are_counted_without_a_warning(tmp_path, root):
     done = cli(eval_args(root, tmp_path, "--tracker", "mllm", "--backend", "oracle", "--name", "clean"))
     assert done.returncode == 0, done.stderr
-    assert "clean: 0 of 21 answers unparsable, 0 rejected (0.0% failed)" in done.stdout
+    assert "clean: 0 of 21 answers unparsable, 0 rejected (0.0% failed), 0 said absent" in done.stdout
     assert "WARNING" not in done.stderr
 
 

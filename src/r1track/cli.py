@@ -16,6 +16,7 @@ from r1track.errors import DataWarning, R1TrackError
 COMMANDS = {
     "demo": ("r1track.demo", "generate a synthetic clip, track it and evaluate, fully offline"),
     "synth": ("r1track.synth", "generate the synthetic benchmark (GOT-10k layout)"),
+    "paste": ("r1track.paste", "paste real objects onto real frames: more training sequences (GOT-10k layout)"),
     "eval": ("r1track.commands.eval", "run a tracker over a benchmark split (resumable)"),
     "report": ("r1track.report", "score results: comparison table, JSON and plots"),
     "pack": ("r1track.pack", "pack results for an evaluation server (GOT-10k test, TrackingNet)"),

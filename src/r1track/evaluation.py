@@ -74,7 +74,10 @@ def _write(
             tracker_dir,
             seq.name,
             results.AnswerCounts(
-                (len(seq) - 1) * len(trackers), sum(t.unparsable for t in trackers), sum(t.rejected for t in trackers)
+                (len(seq) - 1) * len(trackers),
+                sum(t.unparsable for t in trackers),
+                sum(t.rejected for t in trackers),
+                sum(getattr(t, "absences", 0) for t in trackers),
             ),
         )
     if protocol == "got10k":

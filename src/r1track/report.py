@@ -14,7 +14,7 @@ import io
 import json
 import math
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -111,9 +111,7 @@ def answer_summary(sequences, tracker_dir: str | Path) -> dict | None:
     counts = results.read_answers(tracker_dir, [s.name for s in sequences])
     if not counts:
         return None
-    total = results.AnswerCounts(
-        *(sum(getattr(c, k) for c in counts.values()) for k in ("answers", "unparsable", "rejected"))
-    )
+    total = results.AnswerCounts(*(sum(getattr(c, f.name) for c in counts.values()) for f in fields(results.AnswerCounts)))
     row = lambda c: {**asdict(c), "failure_rate": c.failure_rate}
     return {**row(total), "sequences": {name: row(c) for name, c in counts.items()}}
 
@@ -125,7 +123,7 @@ def print_answers(summaries: dict) -> None:
             continue
         print(
             f"{name}: {s['unparsable']} of {s['answers']} answers unparsable, {s['rejected']} rejected "
-            f"({s['failure_rate']:.1%} failed)"
+            f"({s['failure_rate']:.1%} failed), {s['absent']} said absent"
         )
         if s["failure_rate"] > FAILURE_WARNING:
             print(

@@ -319,11 +319,13 @@ def is_complete_ope(tracker_dir: str | Path, seq_name: str, n_frames: int) -> bo
 @dataclass
 class AnswerCounts:
     """A model's answers over a sequence's runs: how many, how many held no box, how many boxes the
-    tracker refused (degenerate); the tracker kept its previous box for both."""
+    tracker refused (degenerate), how many said the target is absent (``[]``); the tracker kept its
+    previous box for all three, but only the first two are failures."""
 
     answers: int = 0
     unparsable: int = 0
     rejected: int = 0
+    absent: int = 0
 
     @property
     def failure_rate(self) -> float:
