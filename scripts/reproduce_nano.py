@@ -21,7 +21,8 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
 6. Held-out part, fixed before training: the single-object sequences ``HELD_OUT`` and every identity of
    the MOT video ``MOT_HELD_OUT``; never used for pairs or model selection.
 7. ``r1track paste``: 300 sequences of real training objects pasted onto other real training frames,
-   with look-alike distractors (seed 1), and 40 more for closed-loop rollouts (seed 2).
+   with look-alike distractors (seed 1), 40 more for closed-loop rollouts (seed 2), and 40 pasted from
+   the held-out part only (seed 3), an evaluation set.
    ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
    the other MOT video's identities, the pasted sequences; missing-target crops answered ``[]``,
    photometric jitter) mixed with synthetic pairs (a 150-sequence synthetic split, seed 1).
@@ -30,8 +31,9 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
    GRPO steps).
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
-   the held-out MOT identities and 40 synthetic held-out sequences; AO/SR per set and pooled, seed
-   means and spreads, drift diagnostics (lost frames, recovery, box size); ``WORK/report``.
+   the held-out MOT identities, 40 synthetic held-out sequences and the held-out pasted set; AO/SR per
+   set and pooled (real+mot), seed means and spreads, drift diagnostics (lost frames, recovery, box
+   size); ``WORK/report``.
 
 ``--install MODEL`` copies an evaluated model (``sft-real``, ``grpo-loop-seed0``, ...) to
 ``src/r1track/assets/nano`` (the packaged default) and scores it on all 120 synthetic held-out sequences;
@@ -58,9 +60,9 @@ OTB = ROOT.parent / "shared" / "data" / "otb"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
                     "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "r1track.json")
 
-FULL = dict(train_sequences=400, mix_sequences=150, paste_sequences=300, loop_paste_sequences=40, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
+FULL = dict(train_sequences=400, mix_sequences=150, paste_sequences=300, loop_paste_sequences=40, held_paste_sequences=40, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
             grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
-QUICK = dict(train_sequences=12, mix_sequences=6, paste_sequences=4, loop_paste_sequences=2, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
+QUICK = dict(train_sequences=12, mix_sequences=6, paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
@@ -158,12 +160,19 @@ class Pipeline:
         if real_stages and not (mix / "train" / "list.txt").is_file():
             self.r1track("synth-mix", "synth", "--out", mix, "--split", "train", "--sequences",
                          c["mix_sequences"], "--frames", c["train_frames"], "--seed", 1, "--no-progress", "--overwrite")
-        for name, count, seed in (("paste", "paste_sequences", 1), ("paste-loop", "loop_paste_sequences", 2)):
-            if real_stages and not (self.work / name / "train" / "list.txt").is_file():
-                self.r1track(name, "paste", "--source", "got10k", REAL / "train", "--source", "mot",
-                             REAL / "mot" / MOT_TRAIN, "--drop-videos", *HELD_OUT, "--out", self.work / name,
-                             "--sequences", c[count], "--frames", c["train_frames"], "--seed", seed, "--no-progress",
-                             "--overwrite")
+        if not real_stages:
+            return
+        from r1track import datasets
+
+        held_mot = [s.name for s in datasets.load("mot", REAL / "mot" / MOT_HELD_OUT)]
+        for name, count, seed, video, which in (
+                ("paste", "paste_sequences", 1, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
+                ("paste-loop", "loop_paste_sequences", 2, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
+                ("paste-held", "held_paste_sequences", 3, MOT_HELD_OUT, ["--keep-videos", *HELD_OUT, *held_mot])):
+            if not (self.work / name / "train" / "list.txt").is_file():
+                self.r1track(name, "paste", "--source", "got10k", REAL / "train", "--source", "mot", REAL / "mot" / video,
+                             *which, "--out", self.work / name, "--sequences", c[count], "--frames",
+                             c["train_frames"], "--seed", seed, "--no-progress", "--overwrite")
 
     def synthetic_pairs(self) -> None:
         c, synth = self.cfg, self.work / "synth"
@@ -241,11 +250,13 @@ class Pipeline:
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth-mix", "--split", "train"]}
 
     def held_out(self) -> dict[str, list]:
-        """Evaluation sets: real held-out sequences, the held-out MOT video's identities, synthetic held-out."""
+        """Evaluation sets: real held-out sequences, the held-out MOT video's identities, synthetic held-out,
+        and sequences pasted from the held-out part only (more held-out states, lower variance)."""
         return {"real": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
                          ",".join(HELD_OUT)],
                 "mot": ["--dataset", "mot", "--root", REAL / "mot" / MOT_HELD_OUT],
-                "synth": ["--dataset", "got10k", "--root", self.work / "synth", "--split", "val"]}
+                "synth": ["--dataset", "got10k", "--root", self.work / "synth", "--split", "val"],
+                "paste": ["--dataset", "got10k", "--root", self.work / "paste-held", "--split", "train"]}
 
     def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> Path:
         """One pair set per source (in parallel), merged into ``WORK/pairs/<name>``; resumes."""

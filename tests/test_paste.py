@@ -161,6 +161,9 @@ def test_real_objects_on_real_frames(tmp_path):
         [("got10k", str(real / "train")), ("mot", str(real / "mot" / "PETS09-S2L1"))], drop=("uav_car14",)
     )
     assert not any(s.name == "uav_car14" for s in sources)
+    kept = paste.load_sources([("got10k", str(real / "train")), ("mot", str(real / "mot" / "TUD-Stadtmitte"))],
+                              keep=("uav_car14", "TUD-Stadtmitte-3"))
+    assert sorted(s.name for s in kept) == ["TUD-Stadtmitte-3", "uav_car14"]
     split = paste.generate(sources, tmp_path, 4, 8, seed=0, progress=False)
     for seq in datasets.load("got10k", split):
         w, h = seq.meta["resolution"]

@@ -29,7 +29,7 @@ import re
 import shutil
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -177,9 +177,9 @@ def plan_sequence(cuts: list[Cutout], index: int, seed: int, frames: int, split:
         centre = np.tile([W / 2, H / 2], (frames, 1))
         target = _layer(target_rng, cuts, t_cut, frames, min(side, 0.3 * min(W, H)), size, centre)
     distractors = []
+    same_video = [i for i, v in enumerate(videos) if v == videos[t_cut]]
     for _ in range(int(extras.choice(4, p=(0.2, 0.35, 0.3, 0.15)))):
-        video = [i for i, v in enumerate(videos) if v == videos[t_cut]]
-        c = int(extras.choice(video if extras.random() < 0.5 else len(cuts)))
+        c = int(extras.choice(same_video if extras.random() < 0.5 else len(cuts)))
         d_side = side * extras.uniform(0.75, 1.3)
         centre = None
         if extras.random() < 0.5:  # passes by the target: starts beside it, crosses to the other side
@@ -192,8 +192,8 @@ def plan_sequence(cuts: list[Cutout], index: int, seed: int, frames: int, split:
             travel = np.linspace(1, extras.uniform(-1.2, 0.6), frames)[:, None]
             centre = t_box[:, :2] + t_box[:, 2:] / 2 + offset * travel
         layer = _layer(extras, cuts, c, frames, d_side, size, centre, front=extras.random() < 0.3)
-        if layer.front and _overlap(layer.boxes[0], target.boxes[0]):
-            layer = Layer(layer.cutout, layer.source, layer.boxes, False)
+        if layer.front and _overlap(layer.boxes[0], target.boxes[0]):  # frame 1 shows the whole target
+            layer = replace(layer, front=False)
         distractors.append(layer)
     return Plan(f"Paste_{split.capitalize()}_{index:06d}", size, bg, window, target, tuple(distractors))
 
@@ -392,6 +392,7 @@ def add_arguments(parser) -> None:
         help=f"objects and backgrounds from this dataset ({', '.join(datasets.DATASETS)}); repeatable",
     )
     parser.add_argument("--drop-videos", nargs="*", default=[], help="source sequence names to leave out (held out)")
+    parser.add_argument("--keep-videos", nargs="*", default=None, help="only these source sequence names")
     parser.add_argument("--out", required=True, help="dataset root; sequences go to OUT/<split>")
     parser.add_argument("--sequences", type=int, required=True, help="number of sequences")
     parser.add_argument("--frames", type=int, required=True, help="frames per sequence")
@@ -401,15 +402,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_sources(specs: list[tuple[str, str]], drop: list[str] | tuple[str, ...] = ()) -> list[Sequence]:
-    """The sequences of every (dataset, root), without those whose names end with one of ``drop``."""
+def load_sources(specs: list[tuple[str, str]], drop=(), keep=None) -> list[Sequence]:
+    """The sequences of every (dataset, root) whose names end with none of ``drop`` (and with one of
+    ``keep``, when given)."""
     loaded = [s for name, root in specs for s in datasets.load(name, root)]
-    return [s for s in loaded if not any(s.name.endswith(d) for d in drop)]
+    ends = lambda s, names: any(s.name.endswith(n) for n in names)  # noqa: E731
+    return [s for s in loaded if not ends(s, drop) and (keep is None or ends(s, keep))]
 
 
 def run(args) -> int:
     start = time.perf_counter()
-    sources = load_sources(args.source, args.drop_videos)
+    sources = load_sources(args.source, args.drop_videos, args.keep_videos)
     split_dir = generate(
         sources, args.out, args.sequences, args.frames, args.seed, args.split, args.overwrite, not args.no_progress
     )
