@@ -15,6 +15,7 @@ from r1track.backends.oracle import OracleBackend
 from r1track.cli import main
 from r1track.crops import Crop
 from r1track.datasets.base import Sequence
+from r1track.errors import R1TrackError
 from r1track.families import get_family
 from r1track.parsing import parse_absent
 from r1track.trackers.mllm import MLLMTracker
@@ -138,6 +139,22 @@ def test_tracker_keeps_its_box_and_searches_wider_after_an_absent_answer():
     assert side == pytest.approx(np.ceil(np.sqrt(400) * 4))
     tracker.update(seq.frame(3))
     assert (tracker.absences, tracker.failures) == (1, 1)
+
+
+def test_absent_answers_in_a_row_widen_the_search_up_to_the_limit():
+    seq = _frames_seq([[150, 100, 20, 20]] * 7)
+    tracker = MLLMTracker(_Scripted(["[]"] * 4 + ["garbage", "[]"]), crop_size=112, absent_search_scale=1.5,
+                          absent_search_max=3.0)
+    tracker.init(seq.frame(0), box=seq.gt[0])
+    sides = []
+    for t in range(1, 7):
+        tracker.update(seq.frame(t))
+        sides.append(tracker.search_crop.side)
+    # 1, 1.5, 2.25, then capped at 3 times the normal region; an answer that is not "absent" resets it
+    assert sides == [np.ceil(80 * f) for f in (1, 1.5, 2.25, 3, 3, 1)]
+    assert (tracker.absences, tracker.failures) == (5, 1)
+    with pytest.raises(R1TrackError, match="absent_search_max"):
+        MLLMTracker(_Scripted([]), crop_size=112, absent_search_scale=1.5, absent_search_max=1.2)
 
 
 def test_the_runner_counts_absent_answers_apart_from_failures(tmp_path):

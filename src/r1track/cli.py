@@ -72,6 +72,14 @@ TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
             "help": "after an 'absent' answer ([]), search a region this many times wider (1.5)",
         },
     ),
+    (
+        "--absent-search-max",
+        {
+            "type": float,
+            "default": None,
+            "help": "more 'absent' answers in a row widen the search again, up to this many times (default: once)",
+        },
+    ),
 ]
 _OPTION_NAMES = {"oracle_noise": "noise", "oracle_garbage_rate": "garbage_rate"}  # the backend's names
 

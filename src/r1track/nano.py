@@ -82,6 +82,7 @@ class NanoSettings:
     max_scale_change: float | None = None
     scale_smoothing: float | None = None
     absent_search_scale: float = 1.5
+    absent_search_max: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

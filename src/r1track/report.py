@@ -111,7 +111,9 @@ def answer_summary(sequences, tracker_dir: str | Path) -> dict | None:
     counts = results.read_answers(tracker_dir, [s.name for s in sequences])
     if not counts:
         return None
-    total = results.AnswerCounts(*(sum(getattr(c, f.name) for c in counts.values()) for f in fields(results.AnswerCounts)))
+    total = results.AnswerCounts(
+        *(sum(getattr(c, f.name) for c in counts.values()) for f in fields(results.AnswerCounts))
+    )
     row = lambda c: {**asdict(c), "failure_rate": c.failure_rate}
     return {**row(total), "sequences": {name: row(c) for name, c in counts.items()}}
 

@@ -38,7 +38,7 @@ def load_tracker(model: str | None = None, backend: str = "transformers", **opti
     ``"openai"`` or ``"oracle"`` (a diagnostic that answers the ground truth; needs no model).
     ``options``: the tracker's (``crop_size``, ``template_factor``, ``search_factor``, ``prompt``,
     ``thinking``, ``pad``, ``max_scale_change``, ``scale_smoothing``, ``template_refresh``,
-    ``three_image``, ``absent_search_scale``, ``family``), defaulting to the checkpoint's
+    ``three_image``, ``absent_search_scale``, ``absent_search_max``, ``family``), defaulting to the checkpoint's
     ``r1track.json`` settings, and the backend's (``device``, ``dtype``, ``max_new_tokens``,
     ``temperature``, ``min_pixels``, ``max_pixels``, ``base_url``, ``api_key``, ...). None means unset."""
     return tracker_factory(model, backend, **options)()

@@ -13,7 +13,9 @@ always finite, inside the frame, with positive size.
 
 Absence: the answer ``[]`` says the target is not in the search crop (models trained on rollout pairs
 give it; ``parsing.parse_absent``). The tracker keeps the previous box, counts it in ``self.absences``
-(not a failure) and searches a region ``absent_search_scale`` times wider on the next frame.
+(not a failure) and searches a region ``absent_search_scale`` times wider on the next frame; each further
+"absent" answer in a row widens it by that factor again, up to ``absent_search_max`` times the normal
+region (a lost target is looked for ever wider, as long-term trackers re-detect).
 
 Optional improvements (all off by default, so the default is the reference method):
 - ``max_scale_change=r``: the new box's width and height may change by at most a factor ``r`` per frame
@@ -84,6 +86,7 @@ class MLLMTracker(Tracker):
         template_refresh: int | None = None,
         three_image: bool = False,
         absent_search_scale: float = 1.5,
+        absent_search_max: float | None = None,
         name: str | None = None,
     ):
         self.backend = backend
@@ -106,6 +109,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"scale_smoothing must be in (0, 1], got {scale_smoothing}")
         if not absent_search_scale >= 1:
             raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
+        if absent_search_max is not None and not absent_search_max >= absent_search_scale:
+            raise R1TrackError(f"absent_search_max must be >= absent_search_scale, got {absent_search_max}")
         if template_refresh is not None and template_refresh < 1:
             raise R1TrackError(f"template_refresh must be >= 1 frames, got {template_refresh}")
         self.prompt = prompt
@@ -119,13 +124,15 @@ class MLLMTracker(Tracker):
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
         self.absent_search_scale = float(absent_search_scale)
+        # None: one step of widening, however many "absent" answers follow
+        self.absent_search_max = float(absent_search_scale if absent_search_max is None else absent_search_max)
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
         self.unparsable = self.rejected = 0  # answers without a box, answers whose box was refused
         self.absences = 0
         self.search_crop: Crop | None = None  # the last search region (rollout pairs record it)
-        self._widen = False  # the last answer said "absent": search wider
+        self._absent_run = 0  # "absent" answers in a row: each widens the next search
         self.frame_index = 0
         self.template: np.ndarray | None = None
         self.template_text = ""
@@ -155,7 +162,7 @@ class MLLMTracker(Tracker):
         image = _as_frame(image)
         size = (image.shape[1], image.shape[0])
         self.frame_index, self.unparsable, self.rejected, self.absences = 0, 0, 0, 0
-        self._pending, self._widen = None, False
+        self._pending, self._absent_run = None, 0
         if box is None:
             if not text:
                 raise ValueError("init needs a box (x, y, w, h) or a text description")
@@ -181,7 +188,7 @@ class MLLMTracker(Tracker):
             raise RuntimeError("prepare() called before init()")
         image = _as_frame(image)
         self.frame_index += 1
-        factor = self.search_factor * (self.absent_search_scale if self._widen else 1.0)
+        factor = self.search_factor * min(self.absent_search_scale**self._absent_run, self.absent_search_max)
         crop = self.search_crop = crop_region(self.box, factor, self.crop_size)
         search = extract(image, crop, self.pad)
         if self.three_image:
@@ -211,10 +218,11 @@ class MLLMTracker(Tracker):
         model_xyxy = parse_box(reply)
         box = None if model_xyxy is None else self._answer_box(model_xyxy, crop, size)
         ok = box is not None
-        self._widen = not ok and parse_absent(reply)
+        absent = not ok and parse_absent(reply)
+        self._absent_run = self._absent_run + 1 if absent else 0
         if ok:
             self.box = box
-        elif self._widen:
+        elif absent:
             self.absences += 1
         elif model_xyxy is None:
             self.unparsable += 1
@@ -353,6 +361,7 @@ TRACKER_DEFAULTS = {
     "max_scale_change": None,
     "scale_smoothing": None,
     "absent_search_scale": 1.5,
+    "absent_search_max": None,
 }
 # MLLMTracker's own keyword options; every other option of ``factory`` configures the backend
 TRACKER_OPTIONS = tuple(p for p in inspect.signature(MLLMTracker.__init__).parameters if p not in ("self", "backend"))
