@@ -124,8 +124,9 @@ class MLLMTracker(Tracker):
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
         self.absent_search_scale = float(absent_search_scale)
-        # None: one step of widening, however many "absent" answers follow
-        self.absent_search_max = float(absent_search_scale if absent_search_max is None else absent_search_max)
+        # None (one step of widening, however many "absent" answers follow) stays None, so run manifests
+        # written before the option existed still match
+        self.absent_search_max = None if absent_search_max is None else float(absent_search_max)
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
@@ -188,7 +189,8 @@ class MLLMTracker(Tracker):
             raise RuntimeError("prepare() called before init()")
         image = _as_frame(image)
         self.frame_index += 1
-        factor = self.search_factor * min(self.absent_search_scale**self._absent_run, self.absent_search_max)
+        widest = self.absent_search_scale if self.absent_search_max is None else self.absent_search_max
+        factor = self.search_factor * min(self.absent_search_scale**self._absent_run, widest)
         crop = self.search_crop = crop_region(self.box, factor, self.crop_size)
         search = extract(image, crop, self.pad)
         if self.three_image:
