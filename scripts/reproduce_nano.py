@@ -50,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,9 +89,28 @@ MOT_TRAIN, MOT_HELD_OUT = "PETS09-S2L1", "TUD-Stadtmitte"
 # real pairs: the synthetic SFT pairs' crops, plus missing-target crops (answer []) and photometric jitter
 REAL_PAIR_OPTIONS = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1", "--photometric", "0.5"]
 SYNTH_MIX_OPTIONS = [*SFT_PAIR_OPTIONS, "--absent-rate", "0.1"]
-REAL_PAIRS = dict(got=4000, mot=2500, paste=5000, synth=4500)  # SFT mix (recipes/nano-sft-real.yaml)
-GRPO_REAL_PAIRS = dict(got=1500, mot=1000, paste=750, synth=750)  # reference GRPO: GT-jittered pairs
-LOOP_SOURCES = ("got", "mot", "paste-loop")  # what the closed-loop policy tracks
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Pairs per source for SFT (recipes/nano-sft-real.yaml: one epoch) and reference GRPO (GT-jittered),
+    and the sources the closed-loop policy tracks."""
+
+    sft: dict
+    grpo: dict
+    loop: tuple
+
+
+MIXES = {
+    # the packaged model's
+    "real": Mix(dict(got=8000, mot=4000, synth=4000), dict(got=2000, mot=1000, synth=1000), ("got", "mot")),
+    # pasted sequences (r1track paste) in place of part of the real pairs
+    "paste": Mix(dict(got=4000, mot=2500, paste=5000, synth=4500), dict(got=1500, mot=1000, paste=750, synth=750),
+                 ("got", "mot", "paste-loop")),
+    # pasted sequences on top of the real pairs
+    "real+paste": Mix(dict(got=8000, mot=4000, paste=4000, synth=4000),
+                      dict(got=2000, mot=1000, paste=500, synth=500), ("got", "mot", "paste-loop")),
+}
 # closed-loop GRPO: rounds of (rollouts of the current policy -> GRPO steps), 60 steps in all like the
 # reference GRPO runs; half of each round's pool are GT-jittered pairs of the same sequences
 LOOP_ROUNDS, LOOP_STEPS = 3, 20
@@ -100,9 +120,10 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 
 class Pipeline:
-    def __init__(self, work: Path, quick: bool, threads: int):
+    def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real"):
         self.work = work
         self.cfg = QUICK if quick else FULL
+        self.mix = MIXES[mix]
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -274,7 +295,7 @@ class Pipeline:
 
     def sft_real(self, start: Path) -> Path:
         real = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
-        pairs = self.mixed_pairs("sft-real", REAL_PAIRS, 0, {**real, "synth": SYNTH_MIX_OPTIONS})
+        pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, {**real, "synth": SYNTH_MIX_OPTIONS})
         run = self.work / "runs" / "sft-real"
         if not (run / "model" / "config.json").is_file():
             self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
@@ -292,7 +313,7 @@ class Pipeline:
         """GRPO on GT-jittered pairs (the reference's), once per seed, side by side."""
         synth = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]
         real = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
-        pairs = self.mixed_pairs("grpo-real", GRPO_REAL_PAIRS, 1, {**real, "synth": synth})
+        pairs = self.mixed_pairs("grpo-real", self.mix.grpo, 1, {**real, "synth": synth})
         runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
         self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s) for s, run in runs.items()
                        if not (run / "model" / "config.json").is_file()})
@@ -307,7 +328,7 @@ class Pipeline:
             todo = [s for s in seeds if not (runs[s] / "model" / "config.json").is_file()]
             builds = {}
             for s in todo:
-                for src in LOOP_SOURCES:
+                for src in self.mix.loop:
                     part = self.work / "pairs" / f"loop-seed{s}-r{r}-{src}"
                     if not (part / "pairs.json").is_file():
                         builds[f"pairs-loop-seed{s}-r{r}-{src}"] = [
@@ -319,7 +340,7 @@ class Pipeline:
             for s in todo:
                 pairs = self.work / "pairs" / f"loop-seed{s}-r{r}"
                 if not (pairs / "pairs.json").is_file():
-                    merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in LOOP_SOURCES], pairs)
+                    merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in self.mix.loop], pairs)
                 train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS)
             self.parallel(train)
             current = {s: runs[s] / "model" for s in seeds}
@@ -645,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="start the real stages from this checkpoint instead of training the synthetic stages "
                              "(e.g. the synthetic model as packaged before the real stages)")
     parser.add_argument("--synthetic-only", action="store_true", help="stop after the synthetic stages")
+    parser.add_argument("--mix", choices=MIXES, default="real",
+                        help="pair mix of the real stages (default: the packaged model's; see MIXES)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -663,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and work.exists():
         shutil.rmtree(work)
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads)
+    p = Pipeline(work, args.quick, args.threads, args.mix)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)
