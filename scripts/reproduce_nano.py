@@ -20,12 +20,11 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
 
 6. Held-out part, fixed before training: the single-object sequences ``HELD_OUT`` and every identity of
    the MOT video ``MOT_HELD_OUT``; never used for pairs or model selection.
-7. ``r1track paste``: 300 sequences of real training objects pasted onto other real training frames,
-   with look-alike distractors (seed 1), 40 more for closed-loop rollouts (seed 2), and 40 pasted from
-   the held-out part only (seed 3), an evaluation set.
-   ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
-   the other MOT video's identities, the pasted sequences; missing-target crops answered ``[]``,
-   photometric jitter) mixed with synthetic pairs (a 150-sequence synthetic split, seed 1).
+7. ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
+   the other MOT video's identities; missing-target crops answered ``[]``, photometric jitter) mixed
+   with synthetic pairs (a 150-sequence synthetic split, seed 1). ``--mix paste`` / ``real+paste`` add
+   ``r1track paste`` sequences of the training objects on training frames (300, seed 1; 40 more, seed
+   2, for the closed-loop rollouts); 40 pasted from the held-out part only (seed 3) are an evaluation set.
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
@@ -61,9 +60,10 @@ OTB = ROOT.parent / "shared" / "data" / "otb"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
                     "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "r1track.json")
 
-FULL = dict(train_sequences=400, mix_sequences=150, paste_sequences=300, loop_paste_sequences=40, held_paste_sequences=40, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
-            grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
-QUICK = dict(train_sequences=12, mix_sequences=6, paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
+FULL = dict(train_sequences=400, mix_sequences=150, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
+            paste_sequences=300, loop_paste_sequences=40, held_paste_sequences=40, grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
+QUICK = dict(train_sequences=12, mix_sequences=6, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
+             paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
@@ -88,6 +88,7 @@ HELD_OUT = ("dtb_Surfing06", "otb_Biker", "spbacf_Biker", "uav_car14", "uav_grou
 MOT_TRAIN, MOT_HELD_OUT = "PETS09-S2L1", "TUD-Stadtmitte"
 # real pairs: the synthetic SFT pairs' crops, plus missing-target crops (answer []) and photometric jitter
 REAL_PAIR_OPTIONS = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1", "--photometric", "0.5"]
+REAL_SOURCES = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
 SYNTH_MIX_OPTIONS = [*SFT_PAIR_OPTIONS, "--absent-rate", "0.1"]
 
 
@@ -186,11 +187,12 @@ class Pipeline:
         from r1track import datasets
 
         held_mot = [s.name for s in datasets.load("mot", REAL / "mot" / MOT_HELD_OUT)]
+        used = {"paste-held", *({"paste"} & {*self.mix.sft, *self.mix.grpo}), *({"paste-loop"} & {*self.mix.loop})}
         for name, count, seed, video, which in (
                 ("paste", "paste_sequences", 1, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
                 ("paste-loop", "loop_paste_sequences", 2, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
                 ("paste-held", "held_paste_sequences", 3, MOT_HELD_OUT, ["--keep-videos", *HELD_OUT, *held_mot])):
-            if not (self.work / name / "train" / "list.txt").is_file():
+            if name in used and not (self.work / name / "train" / "list.txt").is_file():
                 self.r1track(name, "paste", "--source", "got10k", REAL / "train", "--source", "mot", REAL / "mot" / video,
                              *which, "--out", self.work / name, "--sequences", c[count], "--frames",
                              c["train_frames"], "--seed", seed, "--no-progress", "--overwrite")
@@ -294,8 +296,7 @@ class Pipeline:
         return max(8, n // 250) if self.cfg is QUICK else n
 
     def sft_real(self, start: Path) -> Path:
-        real = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
-        pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, {**real, "synth": SYNTH_MIX_OPTIONS})
+        pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, {**REAL_SOURCES, "synth": SYNTH_MIX_OPTIONS})
         run = self.work / "runs" / "sft-real"
         if not (run / "model" / "config.json").is_file():
             self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
@@ -312,8 +313,7 @@ class Pipeline:
     def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
         """GRPO on GT-jittered pairs (the reference's), once per seed, side by side."""
         synth = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]
-        real = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
-        pairs = self.mixed_pairs("grpo-real", self.mix.grpo, 1, {**real, "synth": synth})
+        pairs = self.mixed_pairs("grpo-real", self.mix.grpo, 1, {**REAL_SOURCES, "synth": synth})
         runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
         self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s) for s, run in runs.items()
                        if not (run / "model" / "config.json").is_file()})
