@@ -147,6 +147,10 @@ def test_command_drops_held_out_sources_and_refuses_to_overwrite(tmp_path, capsy
     assert cli_main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert cli_main([*argv, "--overwrite"]) == 0
+    (tmp_path / "out" / "train" / "notes.txt").write_text("mine")  # not the generator's: never removed
+    assert cli_main([*argv, "--overwrite"]) == 2
+    assert "not written by r1track paste" in capsys.readouterr().err
+    (tmp_path / "out" / "train" / "notes.txt").unlink()
     assert cli_main([*argv[:5], "obj_blue", "obj_green", *argv[6:], "--overwrite"]) == 2
     assert "at least 2 source sequences" in capsys.readouterr().err
     pairs = tmp_path / "pairs"

@@ -26,9 +26,8 @@ boxes, so the same sources and seed give the same bytes, whatever the number of 
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from r1track import datasets
 from r1track.atomic import atomic_write_bytes, atomic_write_text
 from r1track.datasets.base import Sequence, VideoFrames, image_size
 from r1track.errors import R1TrackError
-from r1track.synth import JPEG_QUALITY, MOTIONS, cover_label, motion_path
+from r1track.synth import JPEG_QUALITY, MOTIONS, cover_label, motion_path, prepare_split
 
 MIN_SIDE = 12  # px: smaller source boxes hold too little of the object to paste
 EDGE = 0.15  # fraction of a patch's side over which its outer ring fades into the background
@@ -160,7 +159,8 @@ def plan_sequence(cuts: list[Cutout], index: int, seed: int, frames: int, split:
     """Plan pasted sequence ``index`` (1-based); depends only on its arguments."""
     scene, target_rng, extras = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(3))
     videos = [c.video for c in cuts]
-    share = np.array([videos.count(v) for v in videos], float)
+    per_video = Counter(videos)  # (list.count per cutout is quadratic: a MOT17 source has thousands)
+    share = np.array([per_video[v] for v in videos], float)
     # a crowd's many identities weigh like a few sequences, not like one each
     t_cut = int(target_rng.choice(len(cuts), p=share**-0.5 / (share**-0.5).sum()))
     others = [i for i, v in enumerate(videos) if v != videos[t_cut]] or list(range(len(cuts)))
@@ -328,20 +328,6 @@ def write_sequence(plan: Plan, cuts: list[Cutout], seq_dir: Path, meta: str, fra
         atomic_write_text(seq_dir / name, "".join(f"{v}\n" for v in values))
 
 
-def _prepare(split_dir: Path, overwrite: bool) -> None:
-    """Refuse a non-empty split folder unless asked; when asked, remove only what this generator wrote."""
-    if not split_dir.exists() or not any(split_dir.iterdir()):
-        return
-    if not overwrite:
-        raise R1TrackError(f"{split_dir} already exists and is not empty; pass --overwrite to replace it")
-    foreign = [p.name for p in split_dir.iterdir() if p.name != "list.txt" and not NAME.match(p.name)]
-    if foreign:
-        shown = ", ".join(sorted(foreign)[:3])
-        raise R1TrackError(f"{split_dir} holds files not written by r1track paste ({shown}); refusing to overwrite it")
-    for p in split_dir.iterdir():
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-
 def generate(
     sources: list[Sequence],
     out: str | Path,
@@ -367,7 +353,7 @@ def generate(
             f"boxes of {MIN_SIDE}+ px (found {len(cuts)})"
         )
     split_dir = Path(out) / split
-    _prepare(split_dir, overwrite)
+    prepare_split(split_dir, overwrite, NAME, "r1track paste")
     split_dir.mkdir(parents=True, exist_ok=True)
     names, decoded = [], _Frames()
     with tqdm(total=sequences * frames, unit="frame", desc=f"paste {split}", disable=not progress) as bar:

@@ -647,22 +647,27 @@ def write_sequence(plan: Plan, seq_dir: Path, split: str, meta: str, truth_dir: 
             _write_text(seq_dir / f"{label}.label", values)
 
 
-def _prepare(split_dir: Path, truth_dir: Path | None, split: str, overwrite: bool) -> None:
-    """Refuse a non-empty split folder unless asked; when asked, remove only what this generator wrote."""
+def prepare_split(split_dir: Path, overwrite: bool, ours: re.Pattern, command: str) -> bool:
+    """Refuse a non-empty split folder unless asked; when asked, remove only what a generator wrote
+    (``list.txt`` and sequence folders named like ``ours``). True when something was removed."""
     if not split_dir.exists() or not any(split_dir.iterdir()):
-        return
+        return False
     if not overwrite:
         raise R1TrackError(
             f"{split_dir} already exists and is not empty; pass --overwrite (overwrite=True) to replace it"
         )
-    ours = re.compile(rf"^Synth_{split.capitalize()}_\d{{6}}$")
     foreign = [p.name for p in split_dir.iterdir() if p.name != "list.txt" and not ours.match(p.name)]
     if foreign:
         shown = ", ".join(sorted(foreign)[:3])
-        raise R1TrackError(f"{split_dir} holds files not written by r1track synth ({shown}); refusing to overwrite it")
+        raise R1TrackError(f"{split_dir} holds files not written by {command} ({shown}); refusing to overwrite it")
     for p in split_dir.iterdir():
         shutil.rmtree(p) if p.is_dir() else p.unlink()
-    if truth_dir is not None and truth_dir.is_dir():
+    return True
+
+
+def _prepare(split_dir: Path, truth_dir: Path | None, split: str, overwrite: bool) -> None:
+    ours = re.compile(rf"^Synth_{split.capitalize()}_\d{{6}}$")
+    if prepare_split(split_dir, overwrite, ours, "r1track synth") and truth_dir is not None and truth_dir.is_dir():
         for p in truth_dir.glob(f"Synth_{split.capitalize()}_*"):
             p.unlink()
 
