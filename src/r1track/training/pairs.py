@@ -339,7 +339,7 @@ def encode_image(rgb: np.ndarray, fmt: str) -> dict:
     return {"bytes": buf.tobytes(), "path": None}
 
 
-def _assistant(text: str) -> list[dict]:
+def assistant_message(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 
 
@@ -410,7 +410,7 @@ def make_sample(plan: PairPlan, i: int) -> dict:
         side = float(max(w, h))
         return {
             "prompt": _grounding_prompt(seq.language, o.thinking),
-            "completion": _assistant(grounding_answer(solution, seq.language)),
+            "completion": assistant_message(grounding_answer(solution, seq.language)),
             "images": [encode_image(frame, o.image_format)],
             "solution": solution,
             "task": "ground",
@@ -452,7 +452,7 @@ def make_sample(plan: PairPlan, i: int) -> dict:
     prompt = tracking_messages([format_box(b) for b in boxes[:-1]], variant, o.thinking, n_images=len(ids))
     return {
         "prompt": prompt,
-        "completion": _assistant(format_answer(boxes[-1])),
+        "completion": assistant_message(format_answer(boxes[-1])),
         "images": images,
         "solution": boxes[-1],
         "task": "track",

@@ -36,6 +36,7 @@ from r1track.errors import R1TrackError
 from r1track.prompts import format_answer
 from r1track.training.pairs import (
     PairOptions,
+    assistant_message,
     crop_box,
     dropped,
     encode_image,
@@ -155,7 +156,7 @@ def _row(run: _Run, request, crop: Crop, before: np.ndarray, options: RolloutOpt
     template = run.tracker.template_crop
     return {
         "prompt": request.messages,
-        "completion": [{"role": "assistant", "content": [{"type": "text", "text": format_answer(solution)}]}],
+        "completion": assistant_message(format_answer(solution)),
         "images": [encode(image) for image in request.images],
         "solution": solution,
         "task": "track",
