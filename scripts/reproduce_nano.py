@@ -24,17 +24,19 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    the other MOT video's identities; missing-target crops answered ``[]``, photometric jitter) mixed
    with synthetic pairs (a 150-sequence synthetic split, seed 1). ``--mix paste`` / ``real+paste`` add
    ``r1track paste`` sequences of the training objects on training frames (300, seed 1; 40 more, seed
-   2, for the closed-loop rollouts); 40 pasted from the held-out part only (seed 3) are an evaluation set.
+   2, for the closed-loop rollouts); 40 pasted from the held-out part only (seed 3) are an evaluation set,
+   and 40 pasted from the training part (seed 4; never paired) are the validation set ``val``.
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
    GRPO steps).
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
-   the held-out MOT identities, 40 synthetic held-out sequences and the held-out pasted set; AO/SR per
-   set and pooled (real+mot), seed means and spreads, drift diagnostics (lost frames, recovery, box
-   size); ``WORK/report``.
+   the held-out MOT identities, 40 synthetic held-out sequences, the held-out pasted set and the
+   validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
+   frames, recovery, box size); ``WORK/report``.
 
-``--install MODEL`` copies an evaluated model (``sft-real``, ``grpo-loop-seed0``, ...) to
+``--install MODEL`` copies an evaluated model (``sft-real``, ``grpo-loop-seed0``, ...; ``best``: the one
+with the highest validation AO, never a held-out figure) to
 ``src/r1track/assets/nano`` (the packaged default) and scores it on all 120 synthetic held-out sequences;
 finally the installed model tracks the real OTB sequences (``../shared/data/otb``). ``--quick`` shrinks
 every step to a smoke test of the pipeline (numbers meaningless).
@@ -61,9 +63,10 @@ CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors"
                     "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "r1track.json")
 
 FULL = dict(train_sequences=400, mix_sequences=150, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
-            paste_sequences=300, loop_paste_sequences=40, held_paste_sequences=40, grpo_pairs=4000, sft_overrides=[], grpo_overrides=[])
+            paste_sequences=300, loop_paste_sequences=40, held_paste_sequences=40, val_paste_sequences=40, grpo_pairs=4000,
+            sft_overrides=[], grpo_overrides=[])
 QUICK = dict(train_sequences=12, mix_sequences=6, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
-             paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2,
+             paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2, val_paste_sequences=2,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
@@ -187,11 +190,12 @@ class Pipeline:
         from r1track import datasets
 
         held_mot = [s.name for s in datasets.load("mot", REAL / "mot" / MOT_HELD_OUT)]
-        used = {"paste-held", *({"paste"} & {*self.mix.sft, *self.mix.grpo}), *({"paste-loop"} & {*self.mix.loop})}
+        used = {"paste-held", "paste-val", *({"paste"} & {*self.mix.sft, *self.mix.grpo}), *({"paste-loop"} & {*self.mix.loop})}
         for name, count, seed, video, which in (
                 ("paste", "paste_sequences", 1, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
                 ("paste-loop", "loop_paste_sequences", 2, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
-                ("paste-held", "held_paste_sequences", 3, MOT_HELD_OUT, ["--keep-videos", *HELD_OUT, *held_mot])):
+                ("paste-held", "held_paste_sequences", 3, MOT_HELD_OUT, ["--keep-videos", *HELD_OUT, *held_mot]),
+                ("paste-val", "val_paste_sequences", 4, MOT_TRAIN, ["--drop-videos", *HELD_OUT])):
             if name in used and not (self.work / name / "train" / "list.txt").is_file():
                 self.r1track(name, "paste", "--source", "got10k", REAL / "train", "--source", "mot", REAL / "mot" / video,
                              *which, "--out", self.work / name, "--sequences", c[count], "--frames",
@@ -272,14 +276,16 @@ class Pipeline:
                 "paste-loop": ["--dataset", "got10k", "--root", self.work / "paste-loop", "--split", "train"],
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth-mix", "--split", "train"]}
 
-    def held_out(self) -> dict[str, list]:
-        """Evaluation sets: real held-out sequences, the held-out MOT video's identities, synthetic held-out,
-        and sequences pasted from the held-out part only (more held-out states, lower variance)."""
+    def evaluation_sets(self) -> dict[str, list]:
+        """Held-out sets: real sequences, the MOT video's identities, synthetic, and sequences pasted from the
+        held-out part only (more held-out states, lower variance); and the validation set ``val`` (pasted from
+        the training part, never paired) that ``--install best`` selects by."""
         return {"real": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
                          ",".join(HELD_OUT)],
                 "mot": ["--dataset", "mot", "--root", REAL / "mot" / MOT_HELD_OUT],
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth", "--split", "val"],
-                "paste": ["--dataset", "got10k", "--root", self.work / "paste-held", "--split", "train"]}
+                "paste": ["--dataset", "got10k", "--root", self.work / "paste-held", "--split", "train"],
+                "val": ["--dataset", "got10k", "--root", self.work / "paste-val", "--split", "train"]}
 
     def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> Path:
         """One pair set per source (in parallel), merged into ``WORK/pairs/<name>``; resumes."""
@@ -347,7 +353,7 @@ class Pipeline:
         return current
 
     def compared(self, set_name: str) -> int | None:
-        """How many sequences of a held-out set models are compared on (None: all)."""
+        """How many sequences of an evaluation set models are compared on (None: all)."""
         if self.cfg is QUICK:
             return 2
         return SYNTH_COMPARED if set_name == "synth" else None
@@ -356,9 +362,9 @@ class Pipeline:
         return ["--rollout-frames", "3"] if self.cfg is QUICK else []
 
     def evaluate_sets(self, models: dict[str, Path | str | None]) -> None:
-        """``r1track eval`` of every model on every held-out set (None: the static box; a str: a baseline)."""
+        """``r1track eval`` of every model on every evaluation set (None: the static box; a str: a baseline)."""
         commands = {}
-        for set_name, data in self.held_out().items():
+        for set_name, data in self.evaluation_sets().items():
             for name, model in models.items():
                 if isinstance(model, str) and set_name == "synth":
                     continue  # OpenCV baselines: real video only
@@ -378,7 +384,7 @@ class Pipeline:
         from r1track.metrics import score_got10k
 
         results = self.work / "results-synth-all"
-        self.r1track(f"eval-synth-all-{name}", "eval", *self.held_out()["synth"], "--tracker", "mllm", "--model", ASSET,
+        self.r1track(f"eval-synth-all-{name}", "eval", *self.evaluation_sets()["synth"], "--tracker", "mllm", "--model", ASSET,
                      "--max-new-tokens", "24", "--batch-size", "40", "--device", "cpu", "--name", name, "--results",
                      results, "--no-progress")
         overall = score_got10k(datasets.load("got10k", self.work / "synth", "val"), results / name)["overall"]
@@ -454,13 +460,13 @@ def summary(scores: dict, seeds: list[int]) -> dict:
 
 
 def score_sets(p: Pipeline, names: list[str]) -> dict:
-    """{set: {model: overall scores}} on the held-out sets, plus ``real+mot``: both real sets pooled by frame
+    """{set: {model: overall scores}} on the evaluation sets, plus ``real+mot``: both real sets pooled by frame
     (GOT-10k's AO is a mean over frames)."""
     from r1track import datasets
     from r1track.metrics import score_got10k
 
     out = {}
-    for set_name, data in p.held_out().items():
+    for set_name, data in p.evaluation_sets().items():
         opts = dict(zip(data[::2], data[1::2]))
         seqs = datasets.load(opts["--dataset"], opts["--root"], opts.get("--split"))
         if "--sequences" in opts:
@@ -661,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "nano", help="work folder (data, runs, report)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GRPO seeds")
     parser.add_argument("--install", metavar="MODEL", default=None,
-                        help="copy this model (sft-real, grpo-loop-seed0, ...) into the package as the default")
+                        help="copy this model (sft-real, grpo-loop-seed0, ...; best: the highest validation AO) into "
+                             "the package as the default")
     parser.add_argument("--synthetic-model", type=Path, default=None,
                         help="start the real stages from this checkpoint instead of training the synthetic stages "
                              "(e.g. the synthetic model as packaged before the real stages)")
@@ -678,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [name for name, *_ in SFT_ROUNDS]
     names = ["static", "untrained", *rounds[:-1], "sft", *(f"sft+grpo-seed{s}" for s in args.seeds)]
     real_names = ["synthetic", "sft-real", *(f"grpo-{v}-seed{s}" for v in ("ref", "loop") for s in args.seeds)]
-    choices = names[1:] if args.synthetic_only else real_names
+    choices = names[1:] if args.synthetic_only else [*real_names, "best"]
     if args.install is not None and args.install not in choices:  # said before hours of training, not after
         parser.error(f"--install: choose one of {', '.join(choices)}")
     if not args.synthetic_only and not REAL.is_dir():
@@ -715,6 +722,9 @@ def main(argv: list[str] | None = None) -> int:
         p.evaluate_sets({"static": None, "kcf": "kcf", "csrt": "csrt", **real_models})
         scores = score_sets(p, ["static", "kcf", "csrt", *real_names])
         shipped = args.install or "sft-real"
+        if shipped == "best":  # chosen by the validation set only
+            shipped = args.install = max(real_names[1:], key=lambda n: scores["val"][n]["ao"])
+            print(f"best by validation AO: {shipped}")
         result["real"] = {"scores": scores, "diagnostics": p.diagnostics,
                           "summary": real_summary(scores, args.seeds, shipped)}
         text = real_table(scores, p.diagnostics)

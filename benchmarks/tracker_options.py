@@ -1,0 +1,79 @@
+"""Which tracker options (``MLLMTracker`` keywords) help a model, chosen on training data only?
+
+    PYTHONPATH=src .venv/bin/python benchmarks/tracker_options.py --model PATH [--pasted DIR] [--mot]
+        [--limit N] [--options "" "scale_smoothing=0.5" "max_scale_change=1.25" "absent_search_max=3" ...]
+
+Tracks the real training sequences of ``scripts/reproduce_nano.py`` (``../shared/data/real/train``
+without its held-out part: choosing a tracker setting must not look at held-out data), with ``--mot``
+the identities of its training MOT video, and with ``--pasted`` a pasted split (``r1track paste``, e.g.
+the pipeline's validation set ``WORK/paste-val``; ``--limit N``: the first N sequences of each set), once
+per option set; prints AO per set (and pooled by frame) and how many answers said "absent", side by
+side. ``""`` is the checkpoint's own settings. Caveat: the model was trained on pairs from the real training sequences, so their AO
+measures a setting on seen objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from r1track import datasets, evaluation, results  # noqa: E402
+from r1track.metrics import score_got10k  # noqa: E402
+from r1track.trackers import tracker_factory  # noqa: E402
+from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
+
+
+def parse_options(text: str) -> dict:
+    """``"a=1.5 b=10 c=true"`` -> ``{"a": 1.5, "b": 10, "c": True}``."""
+    words = {"true": True, "false": False}
+    out = {}
+    for item in text.split():
+        key, _, value = item.partition("=")
+        out[key] = words[value.lower()] if value.lower() in words else int(value) if value.isdigit() else float(value)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--options", nargs="+", default=["", "absent_search_max=3", "absent_search_max=6"],
+                        help='option sets, each "key=value key=value" ("" = the checkpoint\'s settings)')
+    parser.add_argument("--pasted", type=Path, default=None, help="a pasted split folder")
+    parser.add_argument("--mot", action="store_true", help="also the training MOT video's identities")
+    parser.add_argument("--limit", type=int, default=None, help="the first N sequences of each set")
+    args = parser.parse_args()
+    sets = {"real train": [s for s in datasets.load("got10k", REAL / "train") if s.name not in HELD_OUT]}
+    if args.mot:
+        sets["mot train"] = datasets.load("mot", REAL / "mot" / MOT_TRAIN)
+    if args.pasted:
+        sets["pasted"] = datasets.load("got10k", args.pasted)
+    sets = {name: seqs[: args.limit] for name, seqs in sets.items()}
+    width = max(24, *(len(o) + 2 for o in args.options))
+    print(f"{'set':<12}" + "".join(f"{o or 'checkpoint':>{width}}" for o in args.options))
+    print(f"{'':<12}" + "".join(f"{'AO / absent answers':>{width}}" for _ in args.options))
+    pooled = {o: [0.0, 0] for o in args.options}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, seqs in sets.items():
+            cells = []
+            for k, options in enumerate(args.options):
+                factory = tracker_factory(args.model, device="cpu", max_new_tokens=24, **parse_options(options))
+                out = Path(tmp) / f"{name}-{k}"
+                evaluation.run(factory, seqs, out, "got10k", repetitions=1, batch_size=40, progress=False)
+                overall = score_got10k(seqs, out)["overall"]
+                absent = sum(c.absent for c in results.read_answers(out, [s.name for s in seqs]).values())
+                pooled[options][0] += overall["ao"] * overall["num_frames"]
+                pooled[options][1] += overall["num_frames"]
+                cells.append(f"{overall['ao']:.3f} / {absent}")
+            print(f"{name:<12}" + "".join(f"{c:>{width}}" for c in cells), flush=True)
+    print(f"{'pooled AO':<12}" + "".join(f"{s / max(n, 1):>{width}.3f}" for s, n in pooled.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
