@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Reproduce the nano R1-Track model end to end on the CPU (see benchmarks/README.md for the time).
 
-    python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL] [--quick]
-                                     [--synthetic-model PATH] [--synthetic-only]
+    python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
+                                     [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over). Synthetic stages (skipped with ``--synthetic-model PATH``, which starts the real stages from PATH):
@@ -22,9 +22,9 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    the MOT video ``MOT_HELD_OUT``; never used for pairs or model selection.
 7. ``recipes/nano-sft-real.yaml``: SFT of the synthetic model on real pairs (the other real sequences,
    the other MOT video's identities; missing-target crops answered ``[]``, photometric jitter) mixed
-   with synthetic pairs (a 150-sequence synthetic split, seed 1). ``--mix paste`` / ``real+paste`` add
-   ``r1track paste`` sequences of the training objects on training frames (300, seed 1; 40 more, seed
-   2, for the closed-loop rollouts); 40 pasted from the held-out part only (seed 3) are an evaluation set,
+   with synthetic pairs (a 150-sequence synthetic split, seed 1) and, in the default ``--mix real+paste``
+   (``MIXES``), ``r1track paste`` sequences of the training objects on training frames (300, seed 1; 40
+   more, seed 2, for the closed-loop rollouts). 40 pasted from the held-out part only (seed 3) are an evaluation set,
    and 40 pasted from the training part (seed 4; never paired) are the validation set ``val``.
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
@@ -106,12 +106,12 @@ class Mix:
 
 
 MIXES = {
-    # the packaged model's
+    # real pairs only (the packaged model's before the pasted sequences)
     "real": Mix(dict(got=8000, mot=4000, synth=4000), dict(got=2000, mot=1000, synth=1000), ("got", "mot")),
     # pasted sequences (r1track paste) in place of part of the real pairs
     "paste": Mix(dict(got=4000, mot=2500, paste=5000, synth=4500), dict(got=1500, mot=1000, paste=750, synth=750),
                  ("got", "mot", "paste-loop")),
-    # pasted sequences on top of the real pairs
+    # pasted sequences on top of the real pairs: the packaged model's
     "real+paste": Mix(dict(got=8000, mot=4000, paste=4000, synth=4000),
                       dict(got=2000, mot=1000, paste=500, synth=500), ("got", "mot", "paste-loop")),
 }
@@ -124,10 +124,11 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 
 class Pipeline:
-    def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real"):
+    def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round"):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
+        self.loop_kl = loop_kl
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -310,10 +311,11 @@ class Pipeline:
                          *self._common(), *self.cfg["sft_overrides"])
         return run / "model"
 
-    def _grpo_args(self, run: Path, start: Path, pairs: Path, seed: int, steps: int | None = None) -> list:
+    def _grpo_args(self, run: Path, start: Path, pairs: Path, seed: int, steps: int | None = None,
+                   extra: tuple = ()) -> list:
         steps = ["trainer.max_steps=" + str(steps)] if steps and self.cfg is not QUICK else []
         return ["train", "grpo", "--config", ROOT / "recipes" / "nano-grpo.yaml", "--output-dir", run, "--overwrite",
-                f"model.name_or_path={start}", f"data.train={pairs}", f"trainer.seed={seed}", *steps,
+                f"model.name_or_path={start}", f"data.train={pairs}", f"trainer.seed={seed}", *steps, *extra,
                 *self._common(), *self.cfg["grpo_overrides"]]
 
     def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
@@ -327,7 +329,8 @@ class Pipeline:
 
     def grpo_closed_loop(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
         """Closed-loop GRPO: each round, the current policy tracks the training sequences; its own search
-        crops (half the pool, the other half GT-jittered) are the next ``LOOP_STEPS`` steps' prompts."""
+        crops (half the pool, the other half GT-jittered) are the next ``LOOP_STEPS`` steps' prompts. The
+        KL term pulls towards each round's starting policy (``loop_kl="round"``) or the SFT model (``"sft"``)."""
         current = {s: sft for s in seeds}
         for r in range(1, LOOP_ROUNDS + 1):
             runs = {s: self.work / "runs" / f"grpo-loop-seed{s}-r{r}" for s in seeds}
@@ -347,7 +350,9 @@ class Pipeline:
                 pairs = self.work / "pairs" / f"loop-seed{s}-r{r}"
                 if not (pairs / "pairs.json").is_file():
                     merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in self.mix.loop], pairs)
-                train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS)
+                anchor = (f"model.kl_reference={sft}",) if self.loop_kl == "sft" else ()
+                train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS,
+                                                                         anchor)
             self.parallel(train)
             current = {s: runs[s] / "model" for s in seeds}
         return current
@@ -673,8 +678,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="start the real stages from this checkpoint instead of training the synthetic stages "
                              "(e.g. the synthetic model as packaged before the real stages)")
     parser.add_argument("--synthetic-only", action="store_true", help="stop after the synthetic stages")
-    parser.add_argument("--mix", choices=MIXES, default="real",
+    parser.add_argument("--mix", choices=MIXES, default="real+paste",
                         help="pair mix of the real stages (default: the packaged model's; see MIXES)")
+    parser.add_argument("--loop-kl", choices=("round", "sft"), default="round",
+                        help="closed-loop GRPO's KL reference: each round's starting policy (the packaged model's) "
+                             "or the SFT model in every round")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -693,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and work.exists():
         shutil.rmtree(work)
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads, args.mix)
+    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)

@@ -160,6 +160,38 @@ def test_freeze_vision_freezes_the_tower_with_and_without_lora(inputs):
     assert any("language_model" in n for n in trainable)
 
 
+def test_kl_reference_is_the_named_checkpoint_not_the_start(inputs, tmp_path):
+    import torch
+
+    from r1track.errors import R1TrackError
+    from r1track.tiny import make_tiny_model
+    from r1track.training.config import load_recipe
+    from r1track.training.grpo import build_trainer
+
+    other = make_tiny_model(tmp_path / "other", seed=7, cache_dir=inputs["model"].parent / "tokenizer-cache")
+    paths = [*_paths(inputs, inputs["model"]), "model.lora=null"]
+    recipe = load_recipe(RECIPES / "tiny-cpu-grpo.yaml", [*paths, f"model.kl_reference={other}"])
+    trainer = build_trainer(recipe, tmp_path / "run")[0]
+    reference = load_file(str(other / "model.safetensors"))
+    policy = load_file(str(Path(inputs["model"]) / "model.safetensors"))
+    key = next(k for k in reference if k.endswith("embed_tokens.weight"))
+    ref_weights = {n: p.detach() for n, p in trainer.ref_model.named_parameters()}
+    ref_key = next(n for n in ref_weights if n.endswith("embed_tokens.weight"))
+    assert torch.equal(ref_weights[ref_key], torch.from_numpy(reference[key]))
+    assert not np.array_equal(reference[key], policy[key])
+    assert trainer.model.config._name_or_path == str(inputs["model"])  # restored after construction
+    default = build_trainer(load_recipe(RECIPES / "tiny-cpu-grpo.yaml", paths), tmp_path / "run2")[0]
+    default_ref = dict(default.ref_model.named_parameters())[ref_key].detach()
+    assert torch.equal(default_ref, torch.from_numpy(policy[key]))  # without it: the starting model
+
+    with pytest.raises(R1TrackError, match="kl_reference has no effect with trainer.beta 0"):
+        build_trainer(load_recipe(RECIPES / "tiny-cpu-grpo.yaml",
+                                  [*paths, f"model.kl_reference={other}", "trainer.beta=0"]), tmp_path / "run3")
+    with pytest.raises(R1TrackError, match="cannot load model.kl_reference"):
+        build_trainer(load_recipe(RECIPES / "tiny-cpu-grpo.yaml",
+                                  [*paths, f"model.kl_reference={tmp_path / 'missing'}"]), tmp_path / "run4")
+
+
 def test_pairs_of_another_family_are_refused(inputs):
     from r1track.errors import R1TrackError
     from r1track.training.config import load_recipe

@@ -66,6 +66,9 @@ class ModelArgs(_Section):
     freeze_vision: bool = False  # the reference trains the vision tower too
     lora: LoraArgs | None = None
     merge_lora: bool = True  # save the merged model (loads in the tracker by path) instead of the adapter
+    # GRPO: the policy the KL term pulls towards (None: the starting model), e.g. the SFT model in later
+    # rounds of closed-loop GRPO, so that the rounds do not each move the anchor
+    kl_reference: str | None = None
     min_pixels: int | None = None  # processor resize bounds; None keeps the checkpoint's
     max_pixels: int | None = None
 

@@ -7,9 +7,10 @@ normalised within the group; the clipped policy-gradient loss plus ``beta`` x KL
 is minimised. How the reference recipe (EasyR1) maps onto TRL's settings, and where they differ, is in
 ``docs/training.md``; the recipes are in ``recipes/``.
 
-The starting policy is a full checkpoint (the base model, or an SFT model saved merged); with
-``model.lora`` an adapter is trained and the reference policy for the KL term is the adapter switched
-off, so no second model is loaded.
+The starting policy is a full checkpoint (the base model, or an SFT model saved merged); the KL term's
+reference policy is the starting one unless ``model.kl_reference`` names another checkpoint; with
+``model.lora`` an adapter is trained and the reference policy is the adapter switched off, so no second
+model is loaded.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def build_trainer(
     model, processor, family = stage.load_policy(recipe.model)
     dataset = stage.train_pairs(recipe, family)
     validation = stage.validation_callback(recipe, processor, family)
+    start = model.config._name_or_path
+    if recipe.model.kl_reference:
+        _check_kl_reference(recipe, args.beta)
+        # TRL loads the KL reference policy from the policy config's _name_or_path (and prepares it for
+        # DeepSpeed/FSDP like its own); pointed elsewhere for the construction only
+        model.config._name_or_path = recipe.model.kl_reference
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs if reward_funcs is not None else reward_functions(recipe),
@@ -57,9 +64,26 @@ def build_trainer(
         peft_config=stage.lora_config(recipe.model),
         callbacks=[*(callbacks or []), *([validation] if validation else [])],
     )
+    model.config._name_or_path = start
     if validation is not None:
         validation.attach(trainer)
     return trainer, processor, family
+
+
+def _check_kl_reference(recipe: Recipe, beta: float) -> None:
+    from transformers import AutoConfig
+
+    where = recipe.path or "recipe"
+    if recipe.model.lora is not None:
+        raise R1TrackError(
+            f"{where}: model.kl_reference needs full fine-tuning (with LoRA the reference is the adapter switched off)"
+        )
+    if not beta:
+        raise R1TrackError(f"{where}: model.kl_reference has no effect with trainer.beta 0 (no KL term)")
+    try:
+        AutoConfig.from_pretrained(recipe.model.kl_reference, trust_remote_code=recipe.model.trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise R1TrackError(f"{where}: cannot load model.kl_reference {recipe.model.kl_reference!r}: {e}") from None
 
 
 def train(
