@@ -24,8 +24,8 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    the other MOT video's identities; missing-target crops answered ``[]``, photometric jitter) mixed
    with synthetic pairs (a 150-sequence synthetic split, seed 1) and, in the default ``--mix real+paste``
    (``MIXES``), ``r1track paste`` sequences of the training objects on training frames (300, seed 1; 40
-   more, seed 2, for the closed-loop rollouts). 40 pasted from the held-out part only (seed 3) are an evaluation set,
-   and 40 pasted from the training part (seed 4; never paired) are the validation set ``val``.
+   more, seed 2, for the closed-loop rollouts). 40 pasted from the held-out part only (seed 3) are an
+   evaluation set, and 40 pasted from the training part (seed 4; never paired) the validation set ``val``.
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
@@ -191,7 +191,8 @@ class Pipeline:
         from r1track import datasets
 
         held_mot = [s.name for s in datasets.load("mot", REAL / "mot" / MOT_HELD_OUT)]
-        used = {"paste-held", "paste-val", *({"paste"} & {*self.mix.sft, *self.mix.grpo}), *({"paste-loop"} & {*self.mix.loop})}
+        used = {"paste-held", "paste-val", *({"paste"} & {*self.mix.sft, *self.mix.grpo}),
+                *({"paste-loop"} & {*self.mix.loop})}
         for name, count, seed, video, which in (
                 ("paste", "paste_sequences", 1, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),
                 ("paste-loop", "loop_paste_sequences", 2, MOT_TRAIN, ["--drop-videos", *HELD_OUT]),

@@ -190,6 +190,8 @@ def test_kl_reference_is_the_named_checkpoint_not_the_start(inputs, tmp_path):
     with pytest.raises(R1TrackError, match="cannot load model.kl_reference"):
         build_trainer(load_recipe(RECIPES / "tiny-cpu-grpo.yaml",
                                   [*paths, f"model.kl_reference={tmp_path / 'missing'}"]), tmp_path / "run4")
+    with pytest.raises(R1TrackError, match=r"tiny-cpu-sft.yaml.*model.kl_reference is for GRPO"):
+        load_recipe(RECIPES / "tiny-cpu-sft.yaml", [*_paths(inputs, inputs["model"]), f"model.kl_reference={other}"])
 
 
 def test_pairs_of_another_family_are_refused(inputs):

@@ -270,6 +270,11 @@ def _check_recipe(recipe: Recipe, source: _Source) -> None:
         raise source.error(
             ("model", "dtype"), f"model.dtype must be float32, bfloat16, float16 or auto, got {recipe.model.dtype!r}"
         )
+    if recipe.model.kl_reference and (recipe.stage != "grpo" or recipe.model.lora is not None):
+        raise source.error(
+            ("model", "kl_reference"),
+            "model.kl_reference is for GRPO with full fine-tuning (with LoRA the reference is the adapter switched off)",
+        )
     data = recipe.data
     if (data.train is None) == (data.build is None):
         raise source.error(("data",), "give exactly one of data.train (saved pairs) and data.build")

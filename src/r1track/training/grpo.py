@@ -74,10 +74,6 @@ def _check_kl_reference(recipe: Recipe, beta: float) -> None:
     from transformers import AutoConfig
 
     where = recipe.path or "recipe"
-    if recipe.model.lora is not None:
-        raise R1TrackError(
-            f"{where}: model.kl_reference needs full fine-tuning (with LoRA the reference is the adapter switched off)"
-        )
     if not beta:
         raise R1TrackError(f"{where}: model.kl_reference has no effect with trainer.beta 0 (no KL term)")
     try:
