@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
+
 from r1track import datasets, evaluation, results  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
-from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
 
 
 def parse_options(text: str) -> dict:
