@@ -185,12 +185,19 @@ def test_workers_die_with_a_killed_runner(tmp_path, long_root):
     assert not alive, "orphan workers kept running after the runner was killed"
 
 
+def _terminal_sigint() -> None:
+    # a terminal's command gets SIGINT's default action; a test run started in the background of a
+    # non-interactive shell ignores SIGINT, and children inherit that (Python then raises no
+    # KeyboardInterrupt at all), so the child gets what a terminal would give it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path, long_root, workers):
     proc = subprocess.Popen([sys.executable, "-m", "r1track.cli",
                              *eval_args(long_root, tmp_path, "--tracker", "csrt", "--workers", workers)],
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_terminal_sigint)
     deadline = time.monotonic() + 60
     while not (tmp_path / "csrt" / "r1track-run.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
