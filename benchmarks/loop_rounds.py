@@ -20,17 +20,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from reproduce_nano import LOOP_ROUNDS, Pipeline, drift_diagnostics  # noqa: E402
 
-from r1track import datasets, evaluation  # noqa: E402
+from r1track import evaluation  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
-
-
-def sequences(data: list):
-    opts = dict(zip(data[::2], data[1::2]))
-    seqs = datasets.load(opts["--dataset"], opts["--root"], opts.get("--split"))
-    if "--sequences" in opts:
-        seqs = [s for s in seqs if s.name in opts["--sequences"].split(",")]
-    return seqs
 
 
 def main() -> int:
@@ -45,14 +37,14 @@ def main() -> int:
     for s in args.seeds:
         models.update({f"loop-seed{s}-r{r}": runs / f"grpo-loop-seed{s}-r{r}" / "model"
                        for r in range(1, LOOP_ROUNDS + 1)})
-    available = Pipeline(work, quick=False, threads=2).evaluation_sets()
+    pipeline = Pipeline(work, quick=False, threads=2)
     print(f"{'model':<16}" + "".join(f"{f'{name}: AO / lost / area':>30}" for name in args.sets))
     for name, model in models.items():
         cells = []
+        factory = tracker_factory(str(model), device="cpu", max_new_tokens=24)  # loads the model once
         for set_name in args.sets:
-            seqs = sequences(available[set_name])
+            seqs = pipeline.sequences(set_name)
             out = work / "results-rounds" / set_name / name
-            factory = tracker_factory(str(model), device="cpu", max_new_tokens=24)
             evaluation.run(factory, seqs, out, "got10k", batch_size=40, progress=False)
             ao = score_got10k(seqs, out)["overall"]["ao"]
             d = drift_diagnostics(seqs, out)

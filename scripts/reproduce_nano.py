@@ -364,6 +364,17 @@ class Pipeline:
             return 2
         return SYNTH_COMPARED if set_name == "synth" else None
 
+    def sequences(self, set_name: str) -> list:
+        """The sequences of an evaluation set that models are compared on."""
+        from r1track import datasets
+
+        data = self.evaluation_sets()[set_name]
+        opts = dict(zip(data[::2], data[1::2]))
+        seqs = datasets.load(opts["--dataset"], opts["--root"], opts.get("--split"))
+        if "--sequences" in opts:
+            seqs = [s for s in seqs if s.name in opts["--sequences"].split(",")]
+        return seqs[:self.compared(set_name)]
+
     def quick_rollouts(self) -> list:
         return ["--rollout-frames", "3"] if self.cfg is QUICK else []
 
@@ -468,16 +479,11 @@ def summary(scores: dict, seeds: list[int]) -> dict:
 def score_sets(p: Pipeline, names: list[str]) -> dict:
     """{set: {model: overall scores}} on the evaluation sets, plus ``real+mot``: both real sets pooled by frame
     (GOT-10k's AO is a mean over frames)."""
-    from r1track import datasets
     from r1track.metrics import score_got10k
 
     out = {}
-    for set_name, data in p.evaluation_sets().items():
-        opts = dict(zip(data[::2], data[1::2]))
-        seqs = datasets.load(opts["--dataset"], opts["--root"], opts.get("--split"))
-        if "--sequences" in opts:
-            seqs = [s for s in seqs if s.name in opts["--sequences"].split(",")]
-        seqs = seqs[:p.compared(set_name)]
+    for set_name in p.evaluation_sets():
+        seqs = p.sequences(set_name)
         results = p.work / f"results-{set_name}"
         out[set_name] = {n: score_got10k(seqs, results / n)["overall"] for n in names if (results / n).is_dir()}
         out[set_name] = {n: {k: v[k] for k in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
