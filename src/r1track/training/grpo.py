@@ -46,12 +46,13 @@ def build_trainer(
     # the TRL config first: under DeepSpeed ZeRO-3 it must exist before the weights load, so that
     # from_pretrained partitions them instead of loading a full copy per process
     args = trainer_config(recipe, output_dir)
+    if recipe.model.kl_reference:
+        _check_kl_reference(recipe, args.beta)  # before minutes of loading weights and pairs
     model, processor, family = stage.load_policy(recipe.model)
     dataset = stage.train_pairs(recipe, family)
     validation = stage.validation_callback(recipe, processor, family)
     start = model.config._name_or_path
     if recipe.model.kl_reference:
-        _check_kl_reference(recipe, args.beta)
         # TRL loads the KL reference policy from the policy config's _name_or_path (and prepares it for
         # DeepSpeed/FSDP like its own); pointed elsewhere for the construction only
         model.config._name_or_path = recipe.model.kl_reference
