@@ -28,6 +28,7 @@ from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
 from r1track import datasets, evaluation, results  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
+from r1track.trackers.mllm import TRACKER_OPTIONS  # noqa: E402
 
 
 def parse_options(text: str) -> dict:
@@ -36,7 +37,10 @@ def parse_options(text: str) -> dict:
     out = {}
     for item in text.split():
         key, _, value = item.partition("=")
-        out[key] = words[value.lower()] if value.lower() in words else int(value) if value.isdigit() else float(value)
+        try:
+            out[key] = words[value.lower()] if value.lower() in words else int(value) if value.isdigit() else float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: expected key=number, key=true or key=false") from None
     return out
 
 
@@ -49,6 +53,13 @@ def main() -> int:
     parser.add_argument("--mot", action="store_true", help="also the training MOT video's identities")
     parser.add_argument("--limit", type=int, default=None, help="the first N sequences of each set")
     args = parser.parse_args()
+    try:
+        option_sets = [parse_options(o) for o in args.options]
+    except ValueError as e:
+        parser.error(f"--options: {e}")
+    unknown = sorted({k for o in option_sets for k in o} - set(TRACKER_OPTIONS))
+    if unknown:
+        parser.error(f"--options: unknown tracker option(s) {', '.join(unknown)}; known: {', '.join(TRACKER_OPTIONS)}")
     sets = {"real train": [s for s in datasets.load("got10k", REAL / "train") if s.name not in HELD_OUT]}
     if args.mot:
         sets["mot train"] = datasets.load("mot", REAL / "mot" / MOT_TRAIN)
@@ -62,8 +73,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, seqs in sets.items():
             cells = []
-            for k, options in enumerate(args.options):
-                factory = tracker_factory(args.model, device="cpu", max_new_tokens=24, **parse_options(options))
+            for k, (options, kwargs) in enumerate(zip(args.options, option_sets)):
+                factory = tracker_factory(args.model, device="cpu", max_new_tokens=24, **kwargs)
                 out = Path(tmp) / f"{name}-{k}"
                 evaluation.run(factory, seqs, out, "got10k", repetitions=1, batch_size=40, progress=False)
                 overall = score_got10k(seqs, out)["overall"]
