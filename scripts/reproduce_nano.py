@@ -3,9 +3,11 @@
 
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
+                                     [--loop-kl round|sft] [--loop-pool latest|all]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
-over). Synthetic stages (skipped with ``--synthetic-model PATH``, which starts the real stages from PATH):
+over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
+resume with other ones is refused. Synthetic stages (skipped with ``--synthetic-model PATH``, which starts the real stages from PATH):
 
 1. ``r1track synth``: a training split (400 sequences x 50 frames, seed 1) and a held-out split
    (120 x 60, seed 2; never used for training pairs).
@@ -124,11 +126,12 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 
 class Pipeline:
-    def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round"):
+    def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
+                 loop_pool: str = "latest"):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
-        self.loop_kl = loop_kl
+        self.loop_kl, self.loop_pool = loop_kl, loop_pool
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -331,7 +334,9 @@ class Pipeline:
     def grpo_closed_loop(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
         """Closed-loop GRPO: each round, the current policy tracks the training sequences; its own search
         crops (half the pool, the other half GT-jittered) are the next ``LOOP_STEPS`` steps' prompts. The
-        KL term pulls towards each round's starting policy (``loop_kl="round"``) or the SFT model (``"sft"``)."""
+        KL term pulls towards each round's starting policy (``loop_kl="round"``) or the SFT model (``"sft"``).
+        The pool holds the latest round's rollouts (``loop_pool="latest"``) or every round's so far (``"all"``:
+        DAgger's aggregation, so one round's bias does not alone set the next round's correction)."""
         current = {s: sft for s in seeds}
         for r in range(1, LOOP_ROUNDS + 1):
             runs = {s: self.work / "runs" / f"grpo-loop-seed{s}-r{r}" for s in seeds}
@@ -350,13 +355,19 @@ class Pipeline:
             for s in todo:
                 pairs = self.work / "pairs" / f"loop-seed{s}-r{r}"
                 if not (pairs / "pairs.json").is_file():
-                    merge_pairs([self.work / "pairs" / f"loop-seed{s}-r{r}-{src}" for src in self.mix.loop], pairs)
+                    merge_pairs(self.loop_pool_parts(s, r), pairs)
                 anchor = (f"model.kl_reference={sft}",) if self.loop_kl == "sft" else ()
                 train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS,
                                                                          anchor)
             self.parallel(train)
             current = {s: runs[s] / "model" for s in seeds}
         return current
+
+    def loop_pool_parts(self, seed: int, r: int) -> list[Path]:
+        """The rollout pair sets that make round ``r``'s pool: that round's, or with ``loop_pool="all"`` every
+        round's so far."""
+        rounds = range(1, r + 1) if self.loop_pool == "all" else (r,)
+        return [self.work / "pairs" / f"loop-seed{seed}-r{k}-{src}" for k in rounds for src in self.mix.loop]
 
     def compared(self, set_name: str) -> int | None:
         """How many sequences of an evaluation set models are compared on (None: all)."""
@@ -656,6 +667,23 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt) -> Path:
     return path
 
 
+def settings_conflict(work: Path, settings: dict) -> str | None:
+    """The options that decide what a work folder's steps produce, recorded in ``WORK/pipeline.json`` on its
+    first run: a resume with other ones would mix two pipelines' outputs (steps are skipped by file)."""
+    record = work / "pipeline.json"
+    if not record.is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        record.with_suffix(".partial").write_text(json.dumps(settings, indent=1) + "\n")
+        os.replace(record.with_suffix(".partial"), record)
+        return None
+    made = json.loads(record.read_text())
+    changed = [f"--{k.replace('_', '-')} {made.get(k)} (now {v})" for k, v in settings.items() if made.get(k) != v]
+    if changed:
+        return (f"{record}: this work folder was made with {', '.join(changed)}; resume it with the same options, "
+                "or use another --work or --fresh")
+    return None
+
+
 def install(model: Path) -> None:
     """Copy a trained checkpoint's files into the package (staging folder renamed into place)."""
     staging = ASSET.with_name(".nano-staging")
@@ -690,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-kl", choices=("round", "sft"), default="round",
                         help="closed-loop GRPO's KL reference: each round's starting policy (the packaged model's) "
                              "or the SFT model in every round")
+    parser.add_argument("--loop-pool", choices=("latest", "all"), default="latest",
+                        help="closed-loop GRPO's prompts: the latest round's rollouts (the packaged model's) or "
+                             "every round's so far (DAgger)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -707,8 +738,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
+    settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool,
+                    synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
+    if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
+        print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl)
+    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)
