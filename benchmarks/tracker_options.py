@@ -27,6 +27,7 @@ from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
 
 from r1track import datasets, evaluation, results  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
+from r1track.training.pairs import PairOptions, dropped  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
 from r1track.trackers.mllm import TRACKER_OPTIONS  # noqa: E402
 
@@ -60,7 +61,9 @@ def main() -> int:
     unknown = sorted({k for o in option_sets for k in o} - set(TRACKER_OPTIONS))
     if unknown:
         parser.error(f"--options: unknown tracker option(s) {', '.join(unknown)}; known: {', '.join(TRACKER_OPTIONS)}")
-    sets = {"real train": [s for s in datasets.load("got10k", REAL / "train") if s.name not in HELD_OUT]}
+    # the pipeline's rule for its training sequences (build-pairs --drop-videos HELD_OUT)
+    drop = PairOptions(drop_videos=HELD_OUT)
+    sets = {"real train": [s for s in datasets.load("got10k", REAL / "train") if not dropped(s, drop)]}
     if args.mot:
         sets["mot train"] = datasets.load("mot", REAL / "mot" / MOT_TRAIN)
     if args.pasted:
