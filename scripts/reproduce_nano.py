@@ -536,7 +536,8 @@ def drift_diagnostics(sequences, tracker_dir: Path) -> dict:
 
 
 def real_summary(scores: dict, seeds: list[int], shipped: str) -> dict:
-    """Per set: SFT, reference GRPO and closed-loop GRPO (mean and spread over seeds), and the targets."""
+    """Per set: SFT, reference GRPO and closed-loop GRPO (mean, spread and standard deviation over seeds), and
+    the targets."""
     import numpy as np
 
     out = {}
@@ -545,6 +546,7 @@ def real_summary(scores: dict, seeds: list[int], shipped: str) -> dict:
         for variant in ("grpo-ref", "grpo-loop"):
             aos = np.array([by_model[f"{variant}-seed{s}"]["ao"] for s in seeds])
             row[variant] = {"ao": aos.tolist(), "mean": float(aos.mean()), "spread": float(aos.max() - aos.min()),
+                            "std": float(aos.std(ddof=1)) if len(aos) > 1 else 0.0,
                             "gain_over_sft": float(aos.mean() - row["sft"])}
         row["loop_gain_above_spread"] = bool(row["grpo-loop"]["gain_over_sft"] > max(
             row["grpo-loop"]["spread"], row["grpo-ref"]["spread"]))
