@@ -27,9 +27,9 @@ from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
 
 from r1track import datasets, evaluation, results  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
-from r1track.training.pairs import PairOptions, dropped  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
 from r1track.trackers.mllm import TRACKER_OPTIONS  # noqa: E402
+from r1track.training.pairs import PairOptions, dropped  # noqa: E402
 
 
 def parse_options(text: str) -> dict:

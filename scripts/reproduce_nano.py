@@ -292,16 +292,13 @@ class Pipeline:
                 "paste": ["--dataset", "got10k", "--root", self.work / "paste-held", "--split", "train"],
                 "val": ["--dataset", "got10k", "--root", self.work / "paste-val", "--split", "train"]}
 
-    def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> Path:
-        """One pair set per source (in parallel), merged into ``WORK/pairs/<name>``; resumes."""
-        out = self.work / "pairs" / name
-        if not (out / "pairs.json").is_file():
-            parts = {src: self.work / "pairs" / f"{name}-{src}" for src in counts}
-            self.parallel({f"pairs-{name}-{src}": [
-                "build-pairs", *self.sources()[src], "--out", part, "--samples", self.scaled(counts[src]), "--seed",
-                seed, *options[src], "--overwrite"] for src, part in parts.items() if not (part / "pairs.json").is_file()})
-            merge_pairs(list(parts.values()), out)
-        return out
+    def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> list[Path]:
+        """One pair set per source (in parallel), ``WORK/pairs/<name>-<source>``; resumes."""
+        parts = {src: self.work / "pairs" / f"{name}-{src}" for src in counts}
+        self.parallel({f"pairs-{name}-{src}": [
+            "build-pairs", *self.sources()[src], "--out", part, "--samples", self.scaled(counts[src]), "--seed",
+            seed, *options[src], "--overwrite"] for src, part in parts.items() if not (part / "pairs.json").is_file()})
+        return list(parts.values())
 
     def scaled(self, n: int) -> int:
         return max(8, n // 250) if self.cfg is QUICK else n
@@ -311,15 +308,15 @@ class Pipeline:
         run = self.work / "runs" / "sft-real"
         if not (run / "model" / "config.json").is_file():
             self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
-                         "--output-dir", run, "--overwrite", f"model.name_or_path={start}", f"data.train={pairs}",
+                         "--output-dir", run, "--overwrite", f"model.name_or_path={start}", train_data(pairs),
                          *self._common(), *self.cfg["sft_overrides"])
         return run / "model"
 
-    def _grpo_args(self, run: Path, start: Path, pairs: Path, seed: int, steps: int | None = None,
+    def _grpo_args(self, run: Path, start: Path, pairs: list[Path], seed: int, steps: int | None = None,
                    extra: tuple = ()) -> list:
         steps = ["trainer.max_steps=" + str(steps)] if steps and self.cfg is not QUICK else []
         return ["train", "grpo", "--config", ROOT / "recipes" / "nano-grpo.yaml", "--output-dir", run, "--overwrite",
-                f"model.name_or_path={start}", f"data.train={pairs}", f"trainer.seed={seed}", *steps, *extra,
+                f"model.name_or_path={start}", train_data(pairs), f"trainer.seed={seed}", *steps, *extra,
                 *self._common(), *self.cfg["grpo_overrides"]]
 
     def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
@@ -353,11 +350,9 @@ class Pipeline:
             self.parallel(builds)
             train = {}
             for s in todo:
-                pairs = self.work / "pairs" / f"loop-seed{s}-r{r}"
-                if not (pairs / "pairs.json").is_file():
-                    merge_pairs(self.loop_pool_parts(s, r), pairs)
                 anchor = (f"model.kl_reference={sft}",) if self.loop_kl == "sft" else ()
-                train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s], pairs, s, LOOP_STEPS,
+                train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s],
+                                                                         self.loop_pool_parts(s, r), s, LOOP_STEPS,
                                                                          anchor)
             self.parallel(train)
             current = {s: runs[s] / "model" for s in seeds}
@@ -448,18 +443,9 @@ class Pipeline:
         return scores
 
 
-def merge_pairs(parts: list[Path], out: Path) -> None:
-    """Concatenate pair sets (same schema) into ``out``; ``pairs.json`` lists the parts' infos."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out.mkdir(parents=True, exist_ok=True)
-    tables = [pq.read_table(p / "data.parquet") for p in parts]
-    pq.write_table(pa.concat_tables(tables), out / ".data.parquet.partial")
-    os.replace(out / ".data.parquet.partial", out / "data.parquet")
-    infos = {p.name: json.loads((p / "pairs.json").read_text()) for p in parts}
-    info = {"parts": infos, "samples": sum(t.num_rows for t in tables)}
-    (out / "pairs.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
+def train_data(parts: list[Path]) -> str:
+    """The recipe override that trains on several pair sets as one (JSON is YAML: any path survives)."""
+    return "data.train=" + json.dumps([str(p) for p in parts], separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------- report

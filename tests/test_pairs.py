@@ -298,6 +298,22 @@ def test_write_and_load_round_trip(seqs, tmp_path):
     assert len(load_pairs(out / "data.parquet", cache_dir=str(tmp_path / "hf"))) == 3
 
 
+def test_several_pair_datasets_load_as_one_in_order(seqs, tmp_path):
+    first, second = tmp_path / "round1", tmp_path / "round2"
+    write_pairs(seqs, first, 3, 1, png(), progress=False)
+    write_pairs(seqs, second, 2, 2, png(), progress=False)
+    cache = str(tmp_path / "hf")
+    both = load_pairs([first, second / "data.parquet"], cache_dir=cache)
+    parts = [load_pairs(first, cache_dir=cache), load_pairs(second, cache_dir=cache)]
+    assert len(both) == 5
+    assert list(both["frame_boxes"]) == [*parts[0]["frame_boxes"], *parts[1]["frame_boxes"]]
+    assert raw_images(both) == raw_images(parts[0]) + raw_images(parts[1])
+    from r1track.errors import DataError
+
+    with pytest.raises(DataError, match="nowhere"):
+        load_pairs([first, tmp_path / "nowhere"])
+
+
 def test_bad_inputs(seqs, tmp_path):
     with pytest.raises(R1TrackError, match="factor_range"):
         PairOptions(factor_range=(8, 2))

@@ -196,6 +196,7 @@ def test_overrides_apply_and_unknown_ones_are_named(tmp_path):
     (("  names: [r1track]", "  names: [r1track, wishful]"), "unknown reward 'wishful'"),
     (("  names: [r1track]", "  names: [r1track]\n  weights: [1.0, 2.0]"), "2 values for 1 rewards"),
     (("  train: pairs\n", "  train: pairs\n  build: {dataset: got10k, root: x}\n"), "exactly one of data.train"),
+    (("  train: pairs\n", "  train: []\n"), "data.train is an empty list"),
     (("trainer:\n", "batch:\n  prompts_per_step: 4\ntrainer:\n  gradient_accumulation_steps: 2\n"),
      "derived from batch"),
 ])

@@ -204,3 +204,27 @@ def test_pairs_of_another_family_are_refused(inputs):
     with pytest.raises(R1TrackError, match="written for the qwen3-vl family but the model is qwen2.5-vl"):
         train_pairs(recipe, "qwen2.5-vl")
     assert len(train_pairs(recipe, "qwen3-vl")) == 2  # the same recipe for a Qwen3-VL policy builds
+
+
+def test_data_train_may_name_several_pair_datasets(inputs, tmp_path):
+    """Every closed-loop round's pairs in one pool (DAgger): ``data.train`` as a list, concatenated in order;
+    the family check covers every part."""
+    from r1track.datasets import load
+    from r1track.errors import R1TrackError
+    from r1track.training.config import load_recipe
+    from r1track.training.pairs import PairOptions, load_pairs, write_pairs
+    from r1track.training.stage import train_pairs
+
+    seqs = load("got10k", inputs["synth"], "train")
+    write_pairs(seqs, tmp_path / "r1", 3, 1, PairOptions(sizes=(112,)), progress=False)
+    write_pairs(seqs, tmp_path / "r2", 2, 2, PairOptions(sizes=(112,)), progress=False)
+    write_pairs(seqs, tmp_path / "qwen3", 2, 3, PairOptions(sizes=(112,), family="qwen3-vl"), progress=False)
+    paths = [f"model.name_or_path={inputs['model']}", f"data.validation.root={inputs['synth']}", "data.build=null"]
+    recipe = load_recipe(RECIPES / "tiny-cpu-grpo.yaml", [*paths, f"data.train=[{tmp_path / 'r1'}, {tmp_path / 'r2'}]"])
+    pool = train_pairs(recipe, "qwen2.5-vl")
+    parts = [load_pairs(tmp_path / name) for name in ("r1", "r2")]
+    assert len(pool) == 5 and list(pool["frame_boxes"]) == [*parts[0]["frame_boxes"], *parts[1]["frame_boxes"]]
+    mixed = load_recipe(RECIPES / "tiny-cpu-grpo.yaml", [*paths, f"data.train=[{tmp_path / 'r1'}, {tmp_path / 'qwen3'}]"])
+    with pytest.raises(R1TrackError, match=f"{tmp_path / 'r1'}, {tmp_path / 'qwen3'}: pairs were written for the "
+                                           "qwen2.5-vl, qwen3-vl family"):
+        train_pairs(mixed, "qwen2.5-vl")

@@ -98,7 +98,7 @@ class ValidationArgs(_Section):
 
 
 class DataArgs(_Section):
-    train: str | None = None  # a pair dataset saved by `r1track build-pairs`
+    train: str | list[str] | None = None  # pair dataset(s) saved by `r1track build-pairs` (several: concatenated)
     build: BuildArgs | None = None  # or: build one now
     validation: ValidationArgs | None = None
 
@@ -278,6 +278,8 @@ def _check_recipe(recipe: Recipe, source: _Source) -> None:
     data = recipe.data
     if (data.train is None) == (data.build is None):
         raise source.error(("data",), "give exactly one of data.train (saved pairs) and data.build")
+    if data.train == []:
+        raise source.error(("data", "train"), "data.train is an empty list: give one pair dataset or several")
     if recipe.stage == "grpo":
         if recipe.rewards is None or not recipe.rewards.names:
             raise source.error(("rewards",), "a GRPO recipe needs rewards.names")

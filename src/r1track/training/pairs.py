@@ -596,10 +596,19 @@ def write_pairs(
     return write_rows(iter_samples(plan, samples, num_proc, progress), out, info, overwrite)
 
 
-def load_pairs(path: str | Path, cache_dir: str | None = None):
-    """A pair dataset written by ``write_pairs`` (a directory or its data.parquet), images decoded as PIL."""
-    from datasets import Dataset
+def load_pairs(path: str | Path | list, cache_dir: str | None = None):
+    """A pair dataset written by ``write_pairs`` (a directory or its data.parquet), images decoded as PIL;
+    several (a list) are concatenated in order, e.g. every closed-loop round's pairs."""
+    from datasets import Dataset, concatenate_datasets
 
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise R1TrackError("no pair dataset given (an empty list)")
+        parts = [load_pairs(p, cache_dir) for p in path]
+        for p, part in zip(path[1:], parts[1:]):
+            if part.features != parts[0].features:
+                raise DataError(p, f"its columns differ from those of {path[0]}: pairs of another r1track version?")
+        return concatenate_datasets(parts)
     path = Path(path)
     file = path / DATA_FILE if path.is_dir() else path
     if not file.is_file():

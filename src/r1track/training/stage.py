@@ -134,7 +134,8 @@ def train_pairs(recipe: Recipe, family: str):
         dataset = pairs.build_pairs(sequences, b.samples, b.seed, pair_options(recipe, family), progress=False)
     found = sorted(set(dataset["family"]))
     if found != [family]:
-        where = recipe.data.train or "data.build"
+        train = recipe.data.train
+        where = "data.build" if train is None else train if isinstance(train, str) else ", ".join(train)
         raise R1TrackError(
             f"{where}: pairs were written for the {', '.join(found)} family but the model is "
             f"{family}: coordinates would be wrong; rebuild the pairs with --family {family}"
