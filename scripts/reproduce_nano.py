@@ -31,7 +31,7 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
-   GRPO steps).
+   GRPO steps on that round's pairs, or with ``--loop-pool all`` on every round's so far).
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
    the held-out MOT identities, 40 synthetic held-out sequences, the held-out pasted set and the
    validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
@@ -625,13 +625,16 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False) -> list[
 
 
 def real_curves(work: Path, seeds: list[int], out: Path, plt) -> Path:
+    import numpy as np
+
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     steps, loss = _series(_history(work / "runs" / "sft-real"), "loss")
     axes[0].plot(steps, loss)
     axes[0].set_title("SFT on real + synthetic pairs: loss")
     for ax, key, title in ((axes[1], "reward", "GRPO mean reward"), (axes[2], "/mean_iou", "GRPO mean IoU of samples")):
-        for s in seeds:
-            for variant, style in (("ref", "--"), ("loop", "-")):
+        for variant, colour in (("ref", "C0"), ("loop", "C1")):
+            curves = []  # one per seed, thin; their mean thick (closed-loop rounds one after the other)
+            for s in seeds:
                 runs = [work / "runs" / f"grpo-ref-seed{s}"] if variant == "ref" else \
                     [work / "runs" / f"grpo-loop-seed{s}-r{r}" for r in range(1, LOOP_ROUNDS + 1)]
                 xs, ys, offset = [], [], 0
@@ -642,7 +645,11 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt) -> Path:
                     xs += [offset + v for v in x]
                     ys += y
                     offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
-                ax.plot(xs, ys, style, label=f"{variant} seed {s}")
+                ax.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
+                curves.append((xs, ys))
+            if curves and all(xs == curves[0][0] for xs, _ in curves):
+                ax.plot(curves[0][0], np.mean([ys for _, ys in curves], axis=0), color=colour, linewidth=2,
+                        label=f"{variant}: mean of {len(curves)} seeds")
         ax.set_title(title)
     for ax in axes:
         ax.set_xlabel("optimiser step")
