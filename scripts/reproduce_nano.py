@@ -7,7 +7,8 @@
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
-resume with other ones is refused. Synthetic stages (skipped with ``--synthetic-model PATH``, which starts the real stages from PATH):
+resume with other ones is refused. Synthetic stages (skipped with ``--synthetic-model PATH``, which
+starts the real stages from PATH):
 
 1. ``r1track synth``: a training split (400 sequences x 50 frames, seed 1) and a held-out split
    (120 x 60, seed 2; never used for training pairs).

@@ -312,6 +312,13 @@ def test_several_pair_datasets_load_as_one_in_order(seqs, tmp_path):
 
     with pytest.raises(DataError, match="nowhere"):
         load_pairs([first, tmp_path / "nowhere"])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    foreign = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"prompt": ["x"]}), foreign)
+    with pytest.raises(DataError, match="foreign.parquet.*columns differ from those of"):
+        load_pairs([first, foreign], cache_dir=cache)
 
 
 def test_bad_inputs(seqs, tmp_path):
