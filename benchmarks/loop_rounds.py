@@ -1,11 +1,13 @@
 """Where closed-loop GRPO's boxes start to grow: every round's model of a ``reproduce_nano.py`` run.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/loop_rounds.py --work W [--seeds 0 1 2] [--sets val real]
+    PYTHONPATH=src .venv/bin/python benchmarks/loop_rounds.py --work W [--seeds 0 1 2] [--sets val real mot]
 
 Tracks each evaluation set of the pipeline (``Pipeline.evaluation_sets``: ``val`` is pasted from the
 training part; the held-out sets only describe, they choose nothing here) with the SFT model and every
 closed-loop round's model, and prints AO and the drift diagnostics (share of frames lost, median
-predicted / true box area) per round. Results go to ``W/results-rounds/<set>/<model>`` (resumed).
+predicted / true box area) per round, the real sets pooled by frame (with ``real`` and ``mot``), and, with
+``val``, each seed's round chosen by validation AO against its last round (seed means). Results go to
+``W/results-rounds/<set>/<model>`` (resumed).
 """
 
 from __future__ import annotations
@@ -38,19 +40,41 @@ def main() -> int:
         models.update({f"loop-seed{s}-r{r}": runs / f"grpo-loop-seed{s}-r{r}" / "model"
                        for r in range(1, LOOP_ROUNDS + 1)})
     pipeline = Pipeline(work, quick=False, threads=2)
-    print(f"{'model':<16}" + "".join(f"{f'{name}: AO / lost / area':>30}" for name in args.sets))
+    pooled = {"real", "mot"} <= set(args.sets)
+    print(f"{'model':<16}" + "".join(f"{f'{name}: AO / lost / area':>30}" for name in args.sets)
+          + (f"{'real+mot AO':>14}" if pooled else ""))
+    aos: dict[str, dict[str, float]] = {}
     for name, model in models.items():
-        cells = []
+        cells, frames = [], {}
         factory = tracker_factory(str(model), device="cpu", max_new_tokens=24)  # loads the model once
         for set_name in args.sets:
             seqs = pipeline.sequences(set_name)
             out = work / "results-rounds" / set_name / name
             evaluation.run(factory, seqs, out, "got10k", batch_size=40, progress=False)
-            ao = score_got10k(seqs, out)["overall"]["ao"]
+            overall = score_got10k(seqs, out)["overall"]
+            aos.setdefault(name, {})[set_name], frames[set_name] = overall["ao"], overall["num_frames"]
             d = drift_diagnostics(seqs, out)
-            cells.append(f"{ao:.3f} / {d['lost_share']:.2f} / {d['median_area_ratio']:.2f}")
-        print(f"{name:<16}" + "".join(f"{c:>30}" for c in cells), flush=True)
+            cells.append(f"{overall['ao']:.3f} / {d['lost_share']:.2f} / {d['median_area_ratio']:.2f}")
+        if pooled:  # by frame, as reproduce_nano.py pools them
+            aos[name]["real+mot"] = sum(aos[name][k] * frames[k] for k in ("real", "mot")) / (
+                frames["real"] + frames["mot"])
+            cells.append(f"{aos[name]['real+mot']:.3f}")
+        print(f"{name:<16}" + "".join(f"{c:>30}" for c in cells[:len(args.sets)]) + "".join(
+            f"{c:>14}" for c in cells[len(args.sets):]), flush=True)
+    if "val" in args.sets:
+        print_round_choice(aos, args.seeds)
     return 0
+
+
+def print_round_choice(aos: dict[str, dict[str, float]], seeds: list[int]) -> None:
+    """Each seed's round chosen by validation AO (early stopping) against its last round: seed means."""
+    chosen = {s: max(range(1, LOOP_ROUNDS + 1), key=lambda r: aos[f"loop-seed{s}-r{r}"]["val"]) for s in seeds}
+    print("round chosen by validation AO: " + ", ".join(f"seed {s}: {r}" for s, r in chosen.items()))
+    sets = list(aos["sft-real"])
+    print(f"{'seed mean':<16}" + "".join(f"{k:>12}" for k in sets))
+    for label, rounds in (("last round", dict.fromkeys(seeds, LOOP_ROUNDS)), ("chosen round", chosen)):
+        means = [sum(aos[f"loop-seed{s}-r{rounds[s]}"][k] for s in seeds) / len(seeds) for k in sets]
+        print(f"{label:<16}" + "".join(f"{m:>12.3f}" for m in means))
 
 
 if __name__ == "__main__":
