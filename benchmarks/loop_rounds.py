@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reproduce_nano import LOOP_ROUNDS, Pipeline, drift_diagnostics  # noqa: E402
+from reproduce_nano import LOOP_ROUNDS, Pipeline, drift_diagnostics, pool_by_frame  # noqa: E402
 
 from r1track import evaluation  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
@@ -45,20 +45,19 @@ def main() -> int:
           + (f"{'real+mot AO':>14}" if pooled else ""))
     aos: dict[str, dict[str, float]] = {}
     for name, model in models.items():
-        cells, frames = [], {}
+        cells, overall = [], {}
         factory = tracker_factory(str(model), device="cpu", max_new_tokens=24)  # loads the model once
         for set_name in args.sets:
             seqs = pipeline.sequences(set_name)
             out = work / "results-rounds" / set_name / name
             evaluation.run(factory, seqs, out, "got10k", batch_size=40, progress=False)
-            overall = score_got10k(seqs, out)["overall"]
-            aos.setdefault(name, {})[set_name], frames[set_name] = overall["ao"], overall["num_frames"]
+            overall[set_name] = score_got10k(seqs, out)["overall"]
             d = drift_diagnostics(seqs, out)
-            cells.append(f"{overall['ao']:.3f} / {d['lost_share']:.2f} / {d['median_area_ratio']:.2f}")
-        if pooled:  # by frame, as reproduce_nano.py pools them
-            aos[name]["real+mot"] = sum(aos[name][k] * frames[k] for k in ("real", "mot")) / (
-                frames["real"] + frames["mot"])
-            cells.append(f"{aos[name]['real+mot']:.3f}")
+            cells.append(f"{overall[set_name]['ao']:.3f} / {d['lost_share']:.2f} / {d['median_area_ratio']:.2f}")
+        if pooled:  # as reproduce_nano.py pools them
+            overall["real+mot"] = pool_by_frame([overall["real"], overall["mot"]])
+            cells.append(f"{overall['real+mot']['ao']:.3f}")
+        aos[name] = {k: v["ao"] for k, v in overall.items()}
         print(f"{name:<16}" + "".join(f"{c:>30}" for c in cells[:len(args.sets)]) + "".join(
             f"{c:>14}" for c in cells[len(args.sets):]), flush=True)
     if "val" in args.sets:

@@ -487,14 +487,15 @@ def score_sets(p: Pipeline, names: list[str]) -> dict:
         out[set_name] = {n: {k: v[k] for k in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
                          for n, v in out[set_name].items()}
         p.diagnostics[set_name] = {n: drift_diagnostics(seqs, results / n) for n in out[set_name]}
-    pooled = {}
-    for n in out["real"]:
-        parts = [out[k][n] for k in ("real", "mot") if n in out[k]]
-        frames = sum(x["num_frames"] for x in parts)
-        pooled[n] = {m: sum(x[m] * x["num_frames"] for x in parts) / frames for m in ("ao", "sr50", "sr75")}
-        pooled[n].update(num_frames=frames, num_sequences=sum(x["num_sequences"] for x in parts))
-    out["real+mot"] = pooled
+    out["real+mot"] = {n: pool_by_frame([out[k][n] for k in ("real", "mot") if n in out[k]]) for n in out["real"]}
     return out
+
+
+def pool_by_frame(parts: list[dict]) -> dict:
+    """Overall scores of several sets as one (GOT-10k's AO and SR are means over frames)."""
+    frames = sum(x["num_frames"] for x in parts)
+    pooled = {m: sum(x[m] * x["num_frames"] for x in parts) / frames for m in ("ao", "sr50", "sr75")}
+    return {**pooled, "num_frames": frames, "num_sequences": sum(x["num_sequences"] for x in parts)}
 
 
 def drift_diagnostics(sequences, tracker_dir: Path) -> dict:
