@@ -5,9 +5,9 @@
 Tracks each evaluation set of the pipeline (``Pipeline.evaluation_sets``: ``val`` is pasted from the
 training part; the held-out sets only describe, they choose nothing here) with the SFT model and every
 closed-loop round's model, and prints AO and the drift diagnostics (share of frames lost, median
-predicted / true box area) per round, the real sets pooled by frame (with ``real`` and ``mot``), and, with
-``val``, each seed's round chosen by validation AO against its last round (seed means). Results go to
-``W/results-rounds/<set>/<model>`` (resumed).
+predicted / true box area) per round, and the real sets pooled by frame (with ``real`` and ``mot``). Results
+go to ``W/results-rounds/<set>/<model>`` (resumed). Stopping each run at its round with the highest
+validation AO is the pipeline's ``--stop val``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ def main() -> int:
     pooled = {"real", "mot"} <= set(args.sets)
     print(f"{'model':<16}" + "".join(f"{f'{name}: AO / lost / area':>30}" for name in args.sets)
           + (f"{'real+mot AO':>14}" if pooled else ""))
-    aos: dict[str, dict[str, float]] = {}
     for name, model in models.items():
         cells, overall = [], {}
         factory = tracker_factory(str(model), device="cpu", max_new_tokens=24)  # loads the model once
@@ -57,23 +56,9 @@ def main() -> int:
         if pooled:  # as reproduce_nano.py pools them
             overall["real+mot"] = pool_by_frame([overall["real"], overall["mot"]])
             cells.append(f"{overall['real+mot']['ao']:.3f}")
-        aos[name] = {k: v["ao"] for k, v in overall.items()}
         print(f"{name:<16}" + "".join(f"{c:>30}" for c in cells[:len(args.sets)]) + "".join(
             f"{c:>14}" for c in cells[len(args.sets):]), flush=True)
-    if "val" in args.sets:
-        print_round_choice(aos, args.seeds)
     return 0
-
-
-def print_round_choice(aos: dict[str, dict[str, float]], seeds: list[int]) -> None:
-    """Each seed's round chosen by validation AO (early stopping) against its last round: seed means."""
-    chosen = {s: max(range(1, LOOP_ROUNDS + 1), key=lambda r: aos[f"loop-seed{s}-r{r}"]["val"]) for s in seeds}
-    print("round chosen by validation AO: " + ", ".join(f"seed {s}: {r}" for s, r in chosen.items()))
-    sets = list(aos["sft-real"])
-    print(f"{'seed mean':<16}" + "".join(f"{k:>12}" for k in sets))
-    for label, rounds in (("last round", dict.fromkeys(seeds, LOOP_ROUNDS)), ("chosen round", chosen)):
-        means = [sum(aos[f"loop-seed{s}-r{rounds[s]}"][k] for s in seeds) / len(seeds) for k in sets]
-        print(f"{label:<16}" + "".join(f"{m:>12.3f}" for m in means))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
-                                     [--loop-kl round|sft] [--loop-pool latest|all]
+                                     [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -32,7 +32,9 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
-   GRPO steps on that round's pairs, or with ``--loop-pool all`` on every round's so far).
+   GRPO steps on that round's pairs, or with ``--loop-pool all`` on every round's so far). Early
+   stopping (``--stop val``, the default): each run stops at the step (20, 40 or 60: the reference run's
+   checkpoints, the closed-loop rounds' models) with the highest validation AO; ``--stop last``: at 60.
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
    the held-out MOT identities, 40 synthetic held-out sequences, the held-out pasted set and the
    validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
@@ -67,9 +69,9 @@ CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors"
 
 FULL = dict(train_sequences=400, mix_sequences=150, train_frames=50, val_sequences=120, val_frames=60, sft_pairs=24000,
             paste_sequences=300, loop_paste_sequences=40, held_paste_sequences=40, val_paste_sequences=40, grpo_pairs=4000,
-            sft_overrides=[], grpo_overrides=[])
+            loop_steps=20, sft_overrides=[], grpo_overrides=[])
 QUICK = dict(train_sequences=12, mix_sequences=6, train_frames=20, val_sequences=3, val_frames=12, sft_pairs=64, grpo_pairs=16,
-             paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2, val_paste_sequences=2,
+             paste_sequences=4, loop_paste_sequences=2, held_paste_sequences=2, val_paste_sequences=2, loop_steps=2,
              sft_overrides=["trainer.num_train_epochs=1", "trainer.max_steps=4", "trainer.warmup_steps=0",
                             "data.validation.every_n_steps=0", "data.validation.sequences=1"],
              grpo_overrides=["trainer.max_steps=2", "data.validation.every_n_steps=0",
@@ -120,7 +122,7 @@ MIXES = {
 }
 # closed-loop GRPO: rounds of (rollouts of the current policy -> GRPO steps), 60 steps in all like the
 # reference GRPO runs; half of each round's pool are GT-jittered pairs of the same sequences
-LOOP_ROUNDS, LOOP_STEPS = 3, 20
+LOOP_ROUNDS = 3  # of FULL["loop_steps"] steps each
 SYNTH_COMPARED = 40  # synthetic held-out sequences every model is compared on (the shipped one: all 120)
 ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-batch-size", "20",
                    "--jittered-rate", "0.5", "--rollout-device", "cpu"]
@@ -128,11 +130,11 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
-                 loop_pool: str = "latest"):
+                 loop_pool: str = "latest", stop: str = "val"):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
-        self.loop_kl, self.loop_pool = loop_kl, loop_pool
+        self.loop_kl, self.loop_pool, self.stop = loop_kl, loop_pool, stop
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -321,17 +323,20 @@ class Pipeline:
                 *self._common(), *self.cfg["grpo_overrides"]]
 
     def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
-        """GRPO on GT-jittered pairs (the reference's), once per seed, side by side."""
+        """GRPO on GT-jittered pairs (the reference's), once per seed, side by side; with ``stop="val"`` a
+        checkpoint every ``loop_steps`` steps (the closed loop's round length: the same stopping points)."""
         synth = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]
         pairs = self.mixed_pairs("grpo-real", self.mix.grpo, 1, {**REAL_SOURCES, "synth": synth})
         runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
-        self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s) for s, run in runs.items()
-                       if not (run / "model" / "config.json").is_file()})
+        save = ("trainer.save_strategy=steps", f"trainer.save_steps={self.cfg['loop_steps']}",
+                "trainer.save_only_model=true") if self.stop == "val" else ()
+        self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s, extra=save)
+                       for s, run in runs.items() if not (run / "model" / "config.json").is_file()})
         return {s: run / "model" for s, run in runs.items()}
 
     def grpo_closed_loop(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
         """Closed-loop GRPO: each round, the current policy tracks the training sequences; its own search
-        crops (half the pool, the other half GT-jittered) are the next ``LOOP_STEPS`` steps' prompts. The
+        crops (half the pool, the other half GT-jittered) are the next ``loop_steps`` steps' prompts. The
         KL term pulls towards each round's starting policy (``loop_kl="round"``) or the SFT model (``"sft"``).
         The pool holds the latest round's rollouts (``loop_pool="latest"``) or every round's so far (``"all"``:
         DAgger's aggregation, so one round's bias does not alone set the next round's correction)."""
@@ -353,11 +358,36 @@ class Pipeline:
             for s in todo:
                 anchor = (f"model.kl_reference={sft}",) if self.loop_kl == "sft" else ()
                 train[f"train-grpo-loop-seed{s}-r{r}"] = self._grpo_args(runs[s], current[s],
-                                                                         self.loop_pool_parts(s, r), s, LOOP_STEPS,
+                                                                         self.loop_pool_parts(s, r), s,
+                                                                         self.cfg["loop_steps"],
                                                                          anchor)
             self.parallel(train)
             current = {s: runs[s] / "model" for s in seeds}
         return current
+
+    def stopping_points(self, seed: int) -> dict[str, Path]:
+        """Where seed ``seed``'s GRPO runs may stop, ``grpo-<variant>-seed<s>-step<n>``: the reference run's
+        checkpoints (the last one: its final model) and each closed-loop round's model."""
+        ref = self.work / "runs" / f"grpo-ref-seed{seed}"
+        last = max((h["step"] for h in _history(ref) if h.get("step") is not None), default=0)
+        steps = sorted(int(c.name.split("-")[1]) for c in ref.glob("checkpoint-*"))
+        points = {f"grpo-ref-seed{seed}-step{k}": ref / f"checkpoint-{k}" for k in steps if k < last}
+        points[f"grpo-ref-seed{seed}-step{last}"] = ref / "model"
+        for r in range(1, LOOP_ROUNDS + 1):
+            points[f"grpo-loop-seed{seed}-step{r * self.cfg['loop_steps']}"] = \
+                self.work / "runs" / f"grpo-loop-seed{seed}-r{r}" / "model"
+        return points
+
+    def choose_stops(self, seeds: list[int]) -> dict[str, dict]:
+        """Early stopping: every stopping point tracks the validation set, and each run stops at its best
+        (``stops_by_validation``)."""
+        from r1track.metrics import score_got10k
+
+        points = {name: model for s in seeds for name, model in self.stopping_points(s).items()}
+        self.evaluate_sets(points, sets=("val",))
+        val = {name: score_got10k(self.sequences("val"), self.work / "results-val" / name)["overall"]["ao"]
+               for name in points}
+        return stops_by_validation(points, val)
 
     def loop_pool_parts(self, seed: int, r: int) -> list[Path]:
         """The rollout pair sets that make round ``r``'s pool: that round's, or with ``loop_pool="all"`` every
@@ -385,10 +415,13 @@ class Pipeline:
     def quick_rollouts(self) -> list:
         return ["--rollout-frames", "3"] if self.cfg is QUICK else []
 
-    def evaluate_sets(self, models: dict[str, Path | str | None]) -> None:
-        """``r1track eval`` of every model on every evaluation set (None: the static box; a str: a baseline)."""
+    def evaluate_sets(self, models: dict[str, Path | str | None], sets: tuple[str, ...] | None = None) -> None:
+        """``r1track eval`` of every model on every evaluation set, or on ``sets`` (None: the static box; a str:
+        a baseline)."""
         commands = {}
         for set_name, data in self.evaluation_sets().items():
+            if sets is not None and set_name not in sets:
+                continue
             for name, model in models.items():
                 if isinstance(model, str) and set_name == "synth":
                     continue  # OpenCV baselines: real video only
@@ -442,6 +475,21 @@ class Pipeline:
             overall = ope_summary(curves)
             scores["overall"] = {"auc": overall["auc"], "precision": overall["precision"]}
         return scores
+
+
+def stops_by_validation(points: dict[str, Path], val: dict[str, float]) -> dict[str, dict]:
+    """Each run's (``grpo-ref-seed0``, ...) stopping point ``<run>-step<n>`` with the highest validation AO
+    (a tie: the earlier step), its model and every point's validation AO."""
+    runs: dict[str, dict[int, str]] = {}
+    for name in points:
+        run, step = name.rsplit("-step", 1)
+        runs.setdefault(run, {})[int(step)] = name
+    stops = {}
+    for run, by_step in runs.items():
+        chosen = max(sorted(by_step), key=lambda k: val[by_step[k]])
+        stops[run] = {"step": chosen, "model": str(points[by_step[chosen]]),
+                      "val_ao": {k: val[name] for k, name in sorted(by_step.items())}}
+    return stops
 
 
 def train_data(parts: list[Path]) -> str:
@@ -498,14 +546,18 @@ def pool_by_frame(parts: list[dict]) -> dict:
     return {**pooled, "num_frames": frames, "num_sequences": sum(x["num_sequences"] for x in parts)}
 
 
-def drift_diagnostics(sequences, tracker_dir: Path) -> dict:
+def drift_diagnostics(sequences, tracker_dir: Path, others: list | None = None) -> dict:
     """Where AO is lost: share of scored frames with IoU 0 (lost), recovery (share of lost frames followed
-    within 10 frames by one with IoU > 0.5), median predicted / true box area."""
+    within 10 frames by one with IoU > 0.5), median predicted / true box area, and for the identities of a
+    multi-object video (``mot``) the share of scored frames whose box is on another annotated object (IoU with
+    it above 0.3 and above the IoU with the target: a switch to a distractor; the objects: ``others``' boxes,
+    by default ``sequences``')."""
     import numpy as np
 
     from r1track.boxes import iou
 
-    lost = recovered = scored = 0
+    others = other_objects(sequences if others is None else others)
+    lost = recovered = scored = switched = 0
     ratios = []
     for seq in sequences:
         boxes = np.loadtxt(tracker_dir / seq.name / f"{seq.name}_001.txt", delimiter=",", ndmin=2)
@@ -518,9 +570,29 @@ def drift_diagnostics(sequences, tracker_dir: Path) -> dict:
         for k in np.flatnonzero(ok & (overlap == 0)):
             lost += 1
             recovered += bool(np.nanmax(np.append(overlap[k + 1:k + 11], 0)) > 0.5)
+        for k in np.flatnonzero(ok) if others else ():
+            near = others.get((seq.meta["video"], seq.meta["first_frame"] + int(k)), {})
+            best = max((float(iou(boxes[k], b)) for i, b in near.items() if i != seq.meta["identity"]), default=0.0)
+            switched += bool(best > max(0.3, overlap[k]))
         ratios.extend((boxes[ok, 2] * boxes[ok, 3]) / (gt[ok, 2] * gt[ok, 3]))
     return {"lost_share": lost / max(scored, 1), "recovered_share": recovered / max(lost, 1),
-            "median_area_ratio": float(np.median(ratios)) if ratios else float("nan")}
+            "median_area_ratio": float(np.median(ratios)) if ratios else float("nan"),
+            **({"switched_share": switched / max(scored, 1)} if others else {})}
+
+
+def other_objects(sequences) -> dict[tuple[str, int], dict[int, object]]:
+    """{(video, frame): {identity: box}} of every annotated, present box of the ``mot`` identities among
+    ``sequences`` (empty for single-object sequences)."""
+    import numpy as np
+
+    out: dict = {}
+    for seq in sequences:
+        if "identity" not in seq.meta:
+            continue
+        present = np.isfinite(seq.gt).all(1) & (True if seq.absent is None else ~np.asarray(seq.absent, bool))
+        for k in np.flatnonzero(present):
+            out.setdefault((seq.meta["video"], seq.meta["first_frame"] + int(k)), {})[seq.meta["identity"]] = seq.gt[k]
+    return out
 
 
 def real_summary(scores: dict, seeds: list[int], shipped: str) -> dict:
@@ -549,14 +621,16 @@ def real_summary(scores: dict, seeds: list[int], shipped: str) -> dict:
 
 
 def real_table(scores: dict, diagnostics: dict) -> str:
-    lines = ["| model | " + " | ".join(f"{k} AO | {k} SR0.5" for k in scores) + " | real lost / recovered / area |",
-             "| --- " * (2 * len(scores) + 2) + "|"]
+    lines = ["| model | " + " | ".join(f"{k} AO | {k} SR0.5" for k in scores)
+             + " | real lost / recovered / area | mot lost / on another / area |", "| --- " * (2 * len(scores) + 3) + "|"]
     for name in scores["real"]:
         cells = [f"{scores[k][name]['ao']:.3f} | {scores[k][name]['sr50']:.3f}" if name in scores[k] else "- | -"
                  for k in scores]
-        d = diagnostics["real"].get(name)
-        diag = f"{d['lost_share']:.2f} / {d['recovered_share']:.2f} / {d['median_area_ratio']:.2f}" if d else "-"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {diag} |")
+        real, mot = diagnostics["real"].get(name), diagnostics.get("mot", {}).get(name)
+        diag = [f"{real['lost_share']:.2f} / {real['recovered_share']:.2f} / {real['median_area_ratio']:.2f}" if real
+                else "-",
+                f"{mot['lost_share']:.2f} / {mot['switched_share']:.2f} / {mot['median_area_ratio']:.2f}" if mot else "-"]
+        lines.append(f"| {name} | " + " | ".join(cells + diag) + " |")
     return "\n".join(lines)
 
 
@@ -673,7 +747,7 @@ def settings_conflict(work: Path, settings: dict) -> str | None:
         record.with_suffix(".partial").write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(record.with_suffix(".partial"), record)
         return None
-    made = json.loads(record.read_text())
+    made = {"stop": "last", **json.loads(record.read_text())}  # recorded before --stop: stopped at the last step
     changed = [f"--{k.replace('_', '-')} {made.get(k)} (now {v})" for k, v in settings.items() if made.get(k) != v]
     if changed:
         return (f"{record}: this work folder was made with {', '.join(changed)}; resume it with the same options, "
@@ -718,6 +792,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-pool", choices=("latest", "all"), default="latest",
                         help="closed-loop GRPO's prompts: the latest round's rollouts (the packaged model's) or "
                              "every round's so far (DAgger)")
+    parser.add_argument("--stop", choices=("val", "last"), default="val",
+                        help="where each GRPO run stops: at the step (20, 40, 60) with the highest validation AO "
+                             "(early stopping) or after its last step")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -731,17 +808,19 @@ def main(argv: list[str] | None = None) -> int:
     choices = names[1:] if args.synthetic_only else [*real_names, "best"]
     if args.install is not None and args.install not in choices:  # said before hours of training, not after
         parser.error(f"--install: choose one of {', '.join(choices)}")
+    if args.install is not None and args.quick:
+        parser.error("--install with --quick would package a smoke test's model over the default")
     if not args.synthetic_only and not REAL.is_dir():
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
-    settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool,
+    settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool)
+    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)
@@ -767,13 +846,17 @@ def main(argv: list[str] | None = None) -> int:
         ref = p.grpo_reference(sft_real, args.seeds)
         loop = p.grpo_closed_loop(sft_real, args.seeds)
         real_models = dict(zip(real_names, [synthetic, sft_real, *ref.values(), *loop.values()], strict=True))
+        stops = p.choose_stops(args.seeds) if args.stop == "val" else {}
+        real_models.update({run: Path(stop["model"]) for run, stop in stops.items()})
+        if stops:
+            print("stopped by validation AO at: " + ", ".join(f"{run} step {stop['step']}" for run, stop in stops.items()))
         p.evaluate_sets({"static": None, "kcf": "kcf", "csrt": "csrt", **real_models})
         scores = score_sets(p, ["static", "kcf", "csrt", *real_names])
         shipped = args.install or "sft-real"
         if shipped == "best":  # chosen by the validation set only
             shipped = args.install = max(real_names[1:], key=lambda n: scores["val"][n]["ao"])
             print(f"best by validation AO: {shipped}")
-        result["real"] = {"scores": scores, "diagnostics": p.diagnostics,
+        result["real"] = {"scores": scores, "diagnostics": p.diagnostics, "stops": stops,
                           "summary": real_summary(scores, args.seeds, shipped)}
         text = real_table(scores, p.diagnostics)
         (report / "real_table.md").write_text(text + "\n")

@@ -1,4 +1,5 @@
-"""scripts/reproduce_nano.py: a work folder remembers the options that made it, and the closed-loop pool."""
+"""scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, and
+where early stopping stops each GRPO run."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def reproduce():
 
 
 def test_a_work_folder_refuses_to_resume_with_other_options(reproduce, tmp_path):
-    settings = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", synthetic_model=None)
+    settings = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", synthetic_model=None)
     assert reproduce.settings_conflict(tmp_path, settings) is None  # first run: recorded
     assert json.loads((tmp_path / "pipeline.json").read_text()) == settings
     assert reproduce.settings_conflict(tmp_path, dict(settings)) is None
@@ -53,3 +54,75 @@ def test_the_closed_loop_pool_is_the_latest_round_or_every_round_so_far(reproduc
     assert names(every.loop_pool_parts(seed=2, r=3)) == [f"loop-seed2-r{r}-{src}" for r in (1, 2, 3)
                                                           for src in ("got", "mot")]
     assert names(every.loop_pool_parts(seed=0, r=1)) == names(latest.loop_pool_parts(seed=0, r=1))
+
+
+def test_a_folder_recorded_before_early_stopping_resumes_as_stopped_at_the_last_step(reproduce, tmp_path):
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", synthetic_model=None)
+    (tmp_path / "pipeline.json").write_text(json.dumps(old))
+    assert reproduce.settings_conflict(tmp_path, {**old, "stop": "last"}) is None
+    assert "--stop last (now val)" in reproduce.settings_conflict(tmp_path, {**old, "stop": "val"})
+
+
+def test_stopping_points_are_the_reference_checkpoints_and_the_closed_loop_rounds(reproduce, tmp_path):
+    ref = tmp_path / "runs" / "grpo-ref-seed1"
+    for k in (20, 40, 60):
+        (ref / f"checkpoint-{k}").mkdir(parents=True)
+    (ref / "log_history.json").write_text(json.dumps([{"step": 5, "loss": 0.1}, {"step": 60, "train_loss": 0.1}]))
+    full = reproduce.Pipeline(tmp_path, quick=False, threads=1)
+    points = full.stopping_points(1)
+    assert points == {"grpo-ref-seed1-step20": ref / "checkpoint-20", "grpo-ref-seed1-step40": ref / "checkpoint-40",
+                      "grpo-ref-seed1-step60": ref / "model",  # the final model, not its checkpoint copy
+                      **{f"grpo-loop-seed1-step{20 * r}": tmp_path / "runs" / f"grpo-loop-seed1-r{r}" / "model"
+                         for r in (1, 2, 3)}}
+
+
+def test_each_run_stops_where_validation_ao_is_highest_a_tie_at_the_earlier_step(reproduce):
+    points = {f"grpo-{v}-seed{s}-step{k}": Path(f"{v}{s}/{k}") for v in ("ref", "loop") for s in (0, 1)
+              for k in (20, 40, 60)}
+    val = dict.fromkeys(points, 0.3)
+    val.update({"grpo-ref-seed0-step40": 0.5, "grpo-loop-seed1-step60": 0.4, "grpo-loop-seed0-step20": 0.2})
+    stops = reproduce.stops_by_validation(points, val)
+    assert {run: stop["step"] for run, stop in stops.items()} == {
+        "grpo-ref-seed0": 40, "grpo-ref-seed1": 20, "grpo-loop-seed0": 40, "grpo-loop-seed1": 60}
+    assert stops["grpo-ref-seed0"]["model"] == str(Path("ref0/40"))
+    assert stops["grpo-loop-seed0"]["val_ao"] == {20: 0.2, 40: 0.3, 60: 0.3}
+
+
+def test_drift_diagnostics_count_frames_on_another_identity_of_the_video(reproduce, tmp_path):
+    """A MOTChallenge video with two pedestrians; the tracker of pedestrian 1 jumps onto pedestrian 2 in
+    frames 4-5 and is on neither in frame 6; pedestrian 2's tracker stays on it."""
+    import cv2
+    import numpy as np
+
+    from r1track import datasets
+
+    video = tmp_path / "mot" / "VID"
+    (video / "img1").mkdir(parents=True)
+    (video / "gt").mkdir()
+    for i in range(1, 7):
+        cv2.imwrite(str(video / "img1" / f"{i:06d}.jpg"), np.zeros((64, 96, 3), np.uint8))
+    box = {1: [4.0, 6.0, 14.0, 20.0], 2: [50.0, 10.0, 16.0, 24.0]}
+    (video / "gt" / "gt.txt").write_text("".join(f"{f},{i},{','.join(map(str, box[i]))},1,1,1\n"
+                                                 for f in range(1, 7) for i in (1, 2)))
+    (video / "seqinfo.ini").write_text("[Sequence]\nname=VID\nimDir=img1\nframeRate=10\nseqLength=6\nimWidth=96\n"
+                                       "imHeight=64\nimExt=.jpg\n")
+    seqs = datasets.load("mot", tmp_path / "mot", min_length=2)
+    assert [s.meta["identity"] for s in seqs] == [1, 2]
+    tracked = {1: [box[1]] * 3 + [box[2]] * 2 + [[80.0, 50.0, 10.0, 10.0]], 2: [box[2]] * 6}
+    for seq, identity in zip(seqs, (1, 2)):
+        (tmp_path / "out" / seq.name).mkdir(parents=True)
+        rows = tracked[identity]
+        (tmp_path / "out" / seq.name / f"{seq.name}_001.txt").write_text("".join(
+            ",".join(map(str, b)) + "\n" for b in rows))
+    both = reproduce.drift_diagnostics(seqs, tmp_path / "out")
+    assert both["switched_share"] == 2 / 10  # frames 2-6 of both sequences are scored
+    assert both["lost_share"] == 3 / 10  # a switch loses the target too
+    alone = reproduce.drift_diagnostics(seqs[1:], tmp_path / "out")
+    assert alone["switched_share"] == 0.0
+
+
+def test_a_smoke_test_never_installs_its_model(tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--quick", "--install", "best"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--install with --quick" in proc.stderr
+    assert not (tmp_path / "w").exists()

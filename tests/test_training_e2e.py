@@ -108,9 +108,14 @@ def test_sft_grpo_and_tracking(inputs, monkeypatch):
     write_settings(sft_model, NanoSettings(crop_size=112))  # tracker settings travel with the policy
     grpo_run = root / "runs" / "grpo"
     assert main(["train", "grpo", "--config", str(RECIPES / "tiny-cpu-grpo.yaml"), "--output-dir", str(grpo_run),
-                 *_paths(inputs, sft_model), "rewards.names=[r1track, text_hash]"]) == 0
+                 *_paths(inputs, sft_model), "rewards.names=[r1track, text_hash]", "trainer.save_strategy=steps",
+                 "trainer.save_steps=1", "trainer.save_only_model=true"]) == 0
     grpo_weights = load_file(str(grpo_run / "model" / "model.safetensors"))
     assert read_settings(grpo_run / "model")["crop_size"] == 112
+    # every checkpoint tracks like the final model (early stopping picks among them)
+    assert read_settings(grpo_run / "checkpoint-1")["crop_size"] == 112
+    assert r1track.load_tracker(str(grpo_run / "checkpoint-1"), max_new_tokens=16, device="cpu").crop_size == 112
+    assert _changed(load_file(str(grpo_run / "checkpoint-1" / "model.safetensors")), grpo_weights)
     changed = _changed(sft_weights, grpo_weights)
     assert any(".layers." in k and not _vision(k) for k in changed)
     assert any(_vision(k) for k in changed)  # the vision tower trains (reference: not frozen)

@@ -3,7 +3,9 @@
 The saved model folder (``<output_dir>/model``) holds safetensors weights, the config and the processor
 the policy was trained with, so ``MLLMTracker`` with the transformers backend loads it by path and sees
 exactly the image resize and chat template of training. A LoRA run saves the merged model when
-``model.merge_lora`` is true (the default), else the adapter (``adapter_model.safetensors``).
+``model.merge_lora`` is true (the default), else the adapter (``adapter_model.safetensors``). The
+trainer's checkpoints (``<output_dir>/checkpoint-<step>``, with ``trainer.save_strategy``) get the same
+tracker settings, so a full fine-tuning checkpoint tracks by path like the final model (early stopping).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from r1track.atomic import atomic_write_text
 from r1track.errors import DataError, R1TrackError
@@ -218,6 +222,7 @@ def run(
     the trainer's ``push_to_hub`` options)."""
     out = prepare_output(recipe, output_dir, overwrite)
     trainer, processor, family = build_trainer(recipe, out, **build_kwargs)
+    trainer.add_callback(SettingsInCheckpoints(recipe.model.name_or_path))
     write_recipe(recipe, out)
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = save_policy(trainer, recipe.model, processor, out)
@@ -237,6 +242,17 @@ def keep_settings(start: str, staging: Path) -> None:
     settings = Path(start) / SETTINGS_FILE
     if settings.is_file():
         shutil.copy2(settings, staging / SETTINGS_FILE)
+
+
+class SettingsInCheckpoints(TrainerCallback):
+    """Each checkpoint the trainer writes gets the start checkpoint's tracker settings (``keep_settings``)."""
+
+    def __init__(self, start: str):
+        self.start = start
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            keep_settings(self.start, Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
 
 
 def save_policy(trainer, margs: ModelArgs, processor, out: Path) -> Path:
