@@ -5,8 +5,8 @@
 
 For each identity: its box's aspect ratio (height / width) and width inside the tracker's search crop
 (``--crop-size`` px for a square ``--search-factor`` x sqrt(w h) region, as the MLLM tracker crops), then
-per tracker the mean IoU over frames 1-4 (the target has barely moved: a static box scores high there),
-AO over all frames, and the share of frames on another pedestrian (``drift_diagnostics``).
+per tracker (with ``--trackers``) the mean IoU over frames 1-4 (the target has barely moved: a static box
+scores high there), AO over all frames, and the share of frames on another pedestrian (``drift_diagnostics``).
 """
 
 from __future__ import annotations
@@ -38,14 +38,16 @@ def early_iou(seq, boxes: np.ndarray, frames: range = range(1, 5)) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, required=True, help="a MOTChallenge video folder")
-    parser.add_argument("--results", type=Path, required=True, help="r1track eval's results folder")
-    parser.add_argument("--trackers", nargs="+", required=True)
+    parser.add_argument("--results", type=Path, help="r1track eval's results folder")
+    parser.add_argument("--trackers", nargs="*", default=[], help="result folders' names (none: the boxes only)")
     parser.add_argument("--crop-size", type=int, default=112)
     parser.add_argument("--search-factor", type=float, default=4.0)
     args = parser.parse_args()
+    if args.trackers and args.results is None:
+        parser.error("--trackers needs --results")
     seqs = datasets.load("mot", args.video)
     head = f"{'identity':<20}{'h/w':>5}{'w in crop':>10}" + "".join(
-        f"{f'{t}: IoU 1-4 / AO / on another':>34}" for t in args.trackers)
+        f"{f'{t}: IoU 1-4 / AO / on another':>44}" for t in args.trackers)
     print(head)
     for seq in seqs:
         x, y, w, h = seq.gt[0]
@@ -57,7 +59,9 @@ def main() -> int:
             on_other = drift_diagnostics([seq], folder, others=seqs)["switched_share"]
             cells.append(f"{early_iou(seq, boxes):.2f} / {ao:.3f} / {on_other:.2f}")
         in_crop = w * args.crop_size / (args.search_factor * np.sqrt(w * h))
-        print(f"{seq.name:<20}{h / w:>5.1f}{in_crop:>10.1f}" + "".join(f"{c:>34}" for c in cells))
+        print(f"{seq.name:<20}{h / w:>5.1f}{in_crop:>10.1f}" + "".join(f"{c:>44}" for c in cells))
+    aspect = np.median([s.gt[0][3] / s.gt[0][2] for s in seqs])
+    print(f"median h/w of the {len(seqs)} identities' first boxes: {aspect:.1f}")
     return 0
 
 

@@ -621,16 +621,15 @@ def real_summary(scores: dict, seeds: list[int], shipped: str) -> dict:
 
 
 def real_table(scores: dict, diagnostics: dict) -> str:
-    lines = ["| model | " + " | ".join(f"{k} AO | {k} SR0.5" for k in scores)
-             + " | real lost / recovered / area | mot lost / on another / area |", "| --- " * (2 * len(scores) + 3) + "|"]
+    columns = [f"{k} AO | {k} SR0.5" for k in scores] + ["real lost / recovered / area", "mot lost / on another / area"]
+    lines = ["| model | " + " | ".join(columns) + " |", "| --- " * (2 * len(scores) + 3) + "|"]
     for name in scores["real"]:
         cells = [f"{scores[k][name]['ao']:.3f} | {scores[k][name]['sr50']:.3f}" if name in scores[k] else "- | -"
                  for k in scores]
-        real, mot = diagnostics["real"].get(name), diagnostics.get("mot", {}).get(name)
-        diag = [f"{real['lost_share']:.2f} / {real['recovered_share']:.2f} / {real['median_area_ratio']:.2f}" if real
-                else "-",
-                f"{mot['lost_share']:.2f} / {mot['switched_share']:.2f} / {mot['median_area_ratio']:.2f}" if mot else "-"]
-        lines.append(f"| {name} | " + " | ".join(cells + diag) + " |")
+        for set_name, middle in (("real", "recovered_share"), ("mot", "switched_share")):
+            d = diagnostics.get(set_name, {}).get(name)
+            cells.append(f"{d['lost_share']:.2f} / {d[middle]:.2f} / {d['median_area_ratio']:.2f}" if d else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
