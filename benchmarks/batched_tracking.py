@@ -45,12 +45,12 @@ def synthetic_sequences(n: int, frames: int, size=(640, 360), seed: int = 0) -> 
     return out
 
 
-def tiny_backend(tokens: int, model: str | None, tmp: Path) -> TransformersBackend:
+def tiny_backend(tokens: int, model: str | None, tmp: Path, max_pixels: int | None = None) -> TransformersBackend:
     from r1track.tiny import make_tiny_model
 
     path = model or make_tiny_model(tmp / "tiny", cache_dir=tmp / "cache")
     return TransformersBackend(str(path), device="cpu", dtype="float32", max_new_tokens=tokens,
-                               generation_kwargs={"min_new_tokens": tokens})
+                               max_pixels=max_pixels, generation_kwargs={"min_new_tokens": tokens})
 
 
 def full_size_backend(tokens: int, attn: str | None) -> TransformersBackend:
@@ -96,6 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=None, help="frames per sequence (default 5 CPU, 9 GPU)")
     parser.add_argument("--tokens", type=int, default=16, help="new tokens per request (forced)")
     parser.add_argument("--crop-size", type=int, default=336)
+    parser.add_argument("--max-pixels", type=int, default=None,
+                        help="CPU: the processor's resize limit (default: the checkpoint's); with --crop-size it sets "
+                             "the visual tokens per image, e.g. 224 and 50176 give a nano model 64 instead of 16")
     parser.add_argument("--attn", default=None, help="full size: attention implementation (sdpa, flash_attention_2)")
     args = parser.parse_args(argv)
     streams = [int(s) for s in args.streams.split(",")]
@@ -104,7 +107,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         backend = full_size_backend(args.tokens, args.attn) if args.full_size else tiny_backend(
-            args.tokens, args.model, tmp)
+            args.tokens, args.model, tmp, args.max_pixels)
         sequences = synthetic_sequences(max(args.sequences, max(streams)), frames)
         # warm-up (kernels, allocator, lazy imports) outside the timings
         measure(backend, sequences[: max(streams)][:2], 2, args.crop_size, tmp / "warm")
