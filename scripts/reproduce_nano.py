@@ -650,9 +650,10 @@ def _series(history: list[dict], key: str):
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def curves(work: Path, seeds: list[int], out: Path, real: bool = False) -> list[Path]:
+def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: dict | None = None) -> list[Path]:
     """Learning curves: SFT loss and validation AO; GRPO reward, IoU and KL per seed (real stages: the
-    reference and closed-loop runs, closed-loop rounds one after the other)."""
+    reference and closed-loop runs, closed-loop rounds one after the other, a dot where ``stops`` stopped
+    each run)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -660,7 +661,7 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False) -> list[
 
     written = []
     if real:
-        return [real_curves(work, seeds, out, plt)]
+        return [real_curves(work, seeds, out, plt, stops or {})]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, title in zip(axes, ("loss", "mean_token_accuracy", "val/ao"),
                               ("SFT loss (answer tokens)", "SFT token accuracy", "SFT validation AO (6 seqs)")):
@@ -699,7 +700,7 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False) -> list[
     return written
 
 
-def real_curves(work: Path, seeds: list[int], out: Path, plt) -> Path:
+def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Path:
     import numpy as np
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -721,6 +722,10 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt) -> Path:
                     ys += y
                     offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
                 ax.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
+                if (stop := stops.get(f"grpo-{variant}-seed{s}")) and xs:
+                    k = int(np.argmin(np.abs(np.array(xs) - int(stop["step"]))))  # the logged step nearest it
+                    ax.plot(xs[k], ys[k], "o", color=colour, markersize=4,
+                            label=f"{variant}: stopped by validation" if s == seeds[0] else None)
                 curves.append((xs, ys))
             if curves and all(xs == curves[0][0] for xs, _ in curves):
                 ax.plot(curves[0][0], np.mean([ys for _, ys in curves], axis=0), color=colour, linewidth=2,
@@ -870,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
     result["timings_s"] = p.timings
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    pngs = curves(work, args.seeds, report, real=not args.synthetic_only)
+    pngs = curves(work, args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"))
     if result.get("otb"):
         print("OTB:", json.dumps(result["otb"]))
     print(f"report: {report / 'results.json'}, {', '.join(str(x) for x in pngs)}; {result['total_s'] / 60:.1f} min")
