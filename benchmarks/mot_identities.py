@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reproduce_nano import drift_diagnostics  # noqa: E402
+from reproduce_nano import drift_diagnostics, present  # noqa: E402
 
 from r1track import datasets  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
@@ -30,8 +30,8 @@ from r1track.metrics import score_got10k  # noqa: E402
 def early_iou(seq, boxes: np.ndarray, frames: range = range(1, 5)) -> float:
     from r1track.boxes import iou
 
-    ok = [k for k in frames if k < len(boxes) and np.isfinite(seq.gt[k]).all()
-          and not (seq.absent is not None and seq.absent[k])]
+    shown = present(seq, len(boxes))
+    ok = [k for k in frames if k < len(boxes) and shown[k]]
     return float(np.mean(iou(boxes[ok], seq.gt[ok]))) if ok else float("nan")
 
 
@@ -50,7 +50,7 @@ def main() -> int:
         f"{f'{t}: IoU 1-4 / AO / on another':>44}" for t in args.trackers)
     print(head)
     for seq in seqs:
-        x, y, w, h = seq.gt[0]
+        w, h = seq.gt[0][2:]
         cells = []
         for t in args.trackers:
             folder = args.results / t

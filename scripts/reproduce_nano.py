@@ -562,9 +562,7 @@ def drift_diagnostics(sequences, tracker_dir: Path, others: list | None = None) 
     for seq in sequences:
         boxes = np.loadtxt(tracker_dir / seq.name / f"{seq.name}_001.txt", delimiter=",", ndmin=2)
         gt = seq.gt[: len(boxes)]
-        ok = np.isfinite(gt).all(1) & (np.arange(len(gt)) > 0)
-        if seq.absent is not None:
-            ok &= ~np.asarray(seq.absent[: len(gt)], bool)
+        ok = present(seq, len(gt)) & (np.arange(len(gt)) > 0)
         overlap = np.where(ok, iou(boxes, np.where(ok[:, None], gt, 1.0)), np.nan)
         scored += int(ok.sum())
         for k in np.flatnonzero(ok & (overlap == 0)):
@@ -580,6 +578,14 @@ def drift_diagnostics(sequences, tracker_dir: Path, others: list | None = None) 
             **({"switched_share": switched / max(scored, 1)} if others else {})}
 
 
+def present(seq, n: int):
+    """Which of the first ``n`` frames show the target: a finite true box, not marked absent."""
+    import numpy as np
+
+    shown = np.isfinite(seq.gt[:n]).all(1)
+    return shown if seq.absent is None else shown & ~np.asarray(seq.absent[:n], bool)
+
+
 def other_objects(sequences) -> dict[tuple[str, int], dict[int, object]]:
     """{(video, frame): {identity: box}} of every annotated, present box of the ``mot`` identities among
     ``sequences`` (empty for single-object sequences)."""
@@ -589,8 +595,7 @@ def other_objects(sequences) -> dict[tuple[str, int], dict[int, object]]:
     for seq in sequences:
         if "identity" not in seq.meta:
             continue
-        present = np.isfinite(seq.gt).all(1) & (True if seq.absent is None else ~np.asarray(seq.absent, bool))
-        for k in np.flatnonzero(present):
+        for k in np.flatnonzero(present(seq, len(seq.gt))):
             out.setdefault((seq.meta["video"], seq.meta["first_frame"] + int(k)), {})[seq.meta["identity"]] = seq.gt[k]
     return out
 
