@@ -387,7 +387,9 @@ class Pipeline:
         self.evaluate_sets(points, sets=("val",))
         val = {name: score_got10k(self.sequences("val"), self.work / "results-val" / name)["overall"]["ao"]
                for name in points}
-        return stops_by_validation(points, val)
+        stops = stops_by_validation(points, val)
+        reuse_stop_results(self.work / "results-val", stops)
+        return stops
 
     def loop_pool_parts(self, seed: int, r: int) -> list[Path]:
         """The rollout pair sets that make round ``r``'s pool: that round's, or with ``loop_pool="all"`` every
@@ -490,6 +492,18 @@ def stops_by_validation(points: dict[str, Path], val: dict[str, float]) -> dict[
         stops[run] = {"step": chosen, "model": str(points[by_step[chosen]]),
                       "val_ao": {k: val[name] for k, name in sorted(by_step.items())}}
     return stops
+
+
+def reuse_stop_results(results: Path, stops: dict[str, dict]) -> None:
+    """Each run's results start as a copy of its stopping point's (the same model: ``r1track eval`` checks
+    the manifest and resumes them instead of tracking the set again); a run's existing folder is kept."""
+    for run, stop in stops.items():
+        target = results / run
+        if not target.exists():
+            staging = results / f".{run}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(results / f"{run}-step{stop['step']}", staging)
+            staging.rename(target)
 
 
 def train_data(parts: list[Path]) -> str:

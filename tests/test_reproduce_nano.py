@@ -126,3 +126,14 @@ def test_a_smoke_test_never_installs_its_model(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--install with --quick" in proc.stderr
     assert not (tmp_path / "w").exists()
+
+
+def test_a_run_starts_from_its_stopping_points_validation_results(reproduce, tmp_path):
+    for name, text in (("grpo-ref-seed0-step40", "chosen"), ("grpo-loop-seed0-step20", "chosen"),
+                       ("grpo-loop-seed0", "kept")):
+        (tmp_path / name / "seq").mkdir(parents=True)
+        (tmp_path / name / "seq" / "seq_001.txt").write_text(text)
+    reproduce.reuse_stop_results(tmp_path, {"grpo-ref-seed0": {"step": 40}, "grpo-loop-seed0": {"step": 20}})
+    assert (tmp_path / "grpo-ref-seed0" / "seq" / "seq_001.txt").read_text() == "chosen"
+    assert (tmp_path / "grpo-loop-seed0" / "seq" / "seq_001.txt").read_text() == "kept"  # never overwritten
+    assert not list(tmp_path.glob(".*partial"))
