@@ -4,6 +4,7 @@
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
+                                     [--crop-size 112]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -35,6 +36,9 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    GRPO steps on that round's pairs, or with ``--loop-pool all`` on every round's so far). Early
    stopping (``--stop val``, the default): each run stops at the step (20, 40 or 60: the reference run's
    checkpoints, the closed-loop rounds' models) with the highest validation AO; ``--stop last``: at 60.
+   ``--crop-size N`` (default 112, the synthetic model's) trains and tracks the real stages with N-px
+   crops ((N/28)^2 visual tokens per image, the same weights): the synthetic model set to N-px crops
+   (``WORK/runs/synthetic-N``) starts the real SFT, and every real pair set is built at N px.
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
    the held-out MOT identities, 40 synthetic held-out sequences, the held-out pasted set and the
    validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
@@ -61,6 +65,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from r1track.nano import NANO_CROP_SIZE  # noqa: E402  (the source tree's, as every step runs it)
 
 ASSET = ROOT / "src" / "r1track" / "assets" / "nano"
 OTB = ROOT.parent / "shared" / "data" / "otb"
@@ -130,11 +136,11 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
-                 loop_pool: str = "latest", stop: str = "val"):
+                 loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
-        self.loop_kl, self.loop_pool, self.stop = loop_kl, loop_pool, stop
+        self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -306,8 +312,24 @@ class Pipeline:
     def scaled(self, n: int) -> int:
         return max(8, n // 250) if self.cfg is QUICK else n
 
+    def real_options(self, synth: list) -> dict[str, list]:
+        """Pair options per source of the real stages (``synth``: the synthetic part's), at the crop size."""
+        return {src: at_crop(options, self.crop) for src, options in {**REAL_SOURCES, "synth": synth}.items()}
+
+    def start_model(self, synthetic: Path) -> Path:
+        """The real stages' start: the synthetic model, or with another crop size the same weights set to
+        track with it (``WORK/runs/synthetic-N/model``)."""
+        from r1track.nano import read_settings
+
+        if read_settings(synthetic).get("crop_size", NANO_CROP_SIZE) == self.crop:
+            return synthetic
+        out = self.work / "runs" / f"synthetic-{self.crop}" / "model"
+        if not (out / "config.json").is_file():
+            resize_crops(synthetic, out, self.crop)
+        return out
+
     def sft_real(self, start: Path) -> Path:
-        pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, {**REAL_SOURCES, "synth": SYNTH_MIX_OPTIONS})
+        pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, self.real_options(SYNTH_MIX_OPTIONS))
         run = self.work / "runs" / "sft-real"
         if not (run / "model" / "config.json").is_file():
             self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
@@ -325,8 +347,8 @@ class Pipeline:
     def grpo_reference(self, sft: Path, seeds: list[int]) -> dict[int, Path]:
         """GRPO on GT-jittered pairs (the reference's), once per seed, side by side; with ``stop="val"`` a
         checkpoint every ``loop_steps`` steps (the closed loop's round length: the same stopping points)."""
-        synth = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]
-        pairs = self.mixed_pairs("grpo-real", self.mix.grpo, 1, {**REAL_SOURCES, "synth": synth})
+        pairs = self.mixed_pairs("grpo-real", self.mix.grpo, 1,
+                                 self.real_options([*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1"]))
         runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
         save = ("trainer.save_strategy=steps", f"trainer.save_steps={self.cfg['loop_steps']}",
                 "trainer.save_only_model=true") if self.stop == "val" else ()
@@ -351,7 +373,8 @@ class Pipeline:
                     if not (part / "pairs.json").is_file():
                         builds[f"pairs-loop-seed{s}-r{r}-{src}"] = [
                             "build-pairs", *self.sources()[src], "--out", part, "--from-rollouts", current[s],
-                            "--seed", 100 * r + s, *ROLLOUT_OPTIONS, *self.quick_rollouts(), *REAL_PAIR_OPTIONS,
+                            "--seed", 100 * r + s, *ROLLOUT_OPTIONS, *self.quick_rollouts(),
+                            *at_crop(REAL_PAIR_OPTIONS, self.crop),
                             "--overwrite"]
             self.parallel(builds)
             train = {}
@@ -504,6 +527,39 @@ def reuse_stop_results(results: Path, stops: dict[str, dict]) -> None:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.copytree(results / f"{run}-step{stop['step']}", staging)
             staging.rename(target)
+
+
+def at_crop(options: list, crop: int) -> list:
+    """``build-pairs`` options with ``--sizes`` set to ``crop`` px and ``--max-pixels`` to its area."""
+    out = list(options)
+    for flag, value in (("--sizes", crop), ("--max-pixels", crop * crop)):
+        if flag in out:
+            out[out.index(flag) + 1] = str(value)
+    return out
+
+
+def resize_crops(model: Path, out: Path, crop: int) -> Path:
+    """A copy of checkpoint ``model`` that tracks with ``crop``-px crops: its tracker settings
+    (``r1track.json``) and its processor's resize bound (whole frames for grounding get as many pixels).
+    The weights are unchanged: a Qwen-VL vision tower takes any multiple of 28 px."""
+    from transformers import AutoProcessor
+
+    from r1track.nano import NanoSettings, read_settings, write_settings
+
+    staging = out.with_name(f".{out.name}-staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in CHECKPOINT_FILES:
+        if (model / name).is_file():
+            shutil.copy2(model / name, staging / name)
+    processor = AutoProcessor.from_pretrained(model)
+    processor.image_processor.size = {**dict(processor.image_processor.size), "longest_edge": crop * crop}
+    processor.image_processor.max_pixels = crop * crop
+    processor.save_pretrained(staging)
+    write_settings(staging, NanoSettings(**{**read_settings(model), "crop_size": crop}))
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return out
 
 
 def train_data(parts: list[Path]) -> str:
@@ -770,7 +826,8 @@ def settings_conflict(work: Path, settings: dict) -> str | None:
         record.with_suffix(".partial").write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(record.with_suffix(".partial"), record)
         return None
-    made = {"stop": "last", **json.loads(record.read_text())}  # recorded before --stop: stopped at the last step
+    # recorded before --stop / --crop-size: stopped at the last step, 112-px crops
+    made = {"stop": "last", "crop_size": NANO_CROP_SIZE, **json.loads(record.read_text())}
     changed = [f"--{k.replace('_', '-')} {made.get(k)} (now {v})" for k, v in settings.items() if made.get(k) != v]
     if changed:
         return (f"{record}: this work folder was made with {', '.join(changed)}; resume it with the same options, "
@@ -818,6 +875,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", choices=("val", "last"), default="val",
                         help="where each GRPO run stops: at the step (20, 40, 60) with the highest validation AO "
                              "(early stopping) or after its last step")
+    parser.add_argument("--crop-size", type=int, default=NANO_CROP_SIZE,
+                        help="crop size (px, a multiple of 28) the real stages train and track with (default: the "
+                             "synthetic model's)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -833,17 +893,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--install: choose one of {', '.join(choices)}")
     if args.install is not None and args.quick:
         parser.error("--install with --quick would package a smoke test's model over the default")
+    if args.crop_size < 28 or args.crop_size % 28:
+        parser.error(f"--crop-size {args.crop_size}: a multiple of 28 px (one visual token) is needed")
     if not args.synthetic_only and not REAL.is_dir():
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
+                    crop_size=args.crop_size,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop)
+    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop, args.crop_size)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)
@@ -865,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
         synthetic = args.synthetic_model.resolve()
     installed = models[args.install] if args.synthetic_only and args.install else None
     if not args.synthetic_only:
-        sft_real = p.sft_real(synthetic)
+        sft_real = p.sft_real(p.start_model(synthetic))
         ref = p.grpo_reference(sft_real, args.seeds)
         loop = p.grpo_closed_loop(sft_real, args.seeds)
         real_models = dict(zip(real_names, [synthetic, sft_real, *ref.values(), *loop.values()], strict=True))

@@ -137,3 +137,30 @@ def test_a_run_starts_from_its_stopping_points_validation_results(reproduce, tmp
     assert (tmp_path / "grpo-ref-seed0" / "seq" / "seq_001.txt").read_text() == "chosen"
     assert (tmp_path / "grpo-loop-seed0" / "seq" / "seq_001.txt").read_text() == "kept"  # never overwritten
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_real_stages_at_another_crop_size_start_from_the_same_weights_set_to_track_with_it(reproduce, tmp_path):
+    import r1track
+    from r1track.nano import make_nano_model, read_settings
+
+    synthetic = make_nano_model(tmp_path / "synthetic", seed=0)
+    assert reproduce.Pipeline(tmp_path / "w112", quick=True, threads=1).start_model(synthetic) == synthetic
+    start = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, crop=224).start_model(synthetic)
+    assert start == tmp_path / "w" / "runs" / "synthetic-224" / "model"
+    assert (start / "model.safetensors").read_bytes() == (synthetic / "model.safetensors").read_bytes()
+    assert {**read_settings(synthetic), "crop_size": 224} == read_settings(start)
+    tracker = r1track.load_tracker(str(start), device="cpu")
+    assert tracker.crop_size == 224 and tracker.backend.max_pixels == 224 * 224  # 64 visual tokens per crop
+    options = reproduce.at_crop(reproduce.REAL_PAIR_OPTIONS, 224)
+    assert options[options.index("--sizes") + 1] == "224" and options[options.index("--max-pixels") + 1] == "50176"
+    assert len(options) == len(reproduce.REAL_PAIR_OPTIONS)
+
+
+def test_a_folder_recorded_before_the_crop_size_option_resumes_at_112_px(reproduce, tmp_path):
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", synthetic_model=None)
+    (tmp_path / "pipeline.json").write_text(json.dumps(old))
+    assert reproduce.settings_conflict(tmp_path, {**old, "crop_size": 112}) is None
+    assert "--crop-size 112 (now 224)" in reproduce.settings_conflict(tmp_path, {**old, "crop_size": 224})
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--crop-size", "200"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "a multiple of 28" in proc.stderr.strip().splitlines()[-1]
