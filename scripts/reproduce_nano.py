@@ -401,12 +401,13 @@ class Pipeline:
                 self.work / "runs" / f"grpo-loop-seed{seed}-r{r}" / "model"
         return points
 
-    def choose_stops(self, seeds: list[int]) -> dict[str, dict]:
-        """Early stopping: every stopping point tracks the validation set, and each run stops at its best
-        (``stops_by_validation``)."""
+    def choose_stops(self, seeds: list[int], variants: tuple[str, ...] = ("ref", "loop")) -> dict[str, dict]:
+        """Early stopping: every stopping point (of the GRPO ``variants``) tracks the validation set, and each
+        run stops at its best (``stops_by_validation``)."""
         from r1track.metrics import score_got10k
 
-        points = {name: model for s in seeds for name, model in self.stopping_points(s).items()}
+        points = {name: model for s in seeds for name, model in self.stopping_points(s).items()
+                  if name.split("-")[1] in variants}
         self.evaluate_sets(points, sets=("val",))
         val = {name: score_got10k(self.sequences("val"), self.work / "results-val" / name)["overall"]["ao"]
                for name in points}
@@ -529,6 +530,17 @@ def reuse_stop_results(results: Path, stops: dict[str, dict]) -> None:
             staging.rename(target)
 
 
+def staged_copy(model: Path, dest: Path) -> Path:
+    """A checkpoint's files copied into a fresh staging folder beside ``dest``, to be renamed into place."""
+    staging = dest.with_name(f".{dest.name}-staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in CHECKPOINT_FILES:
+        if (model / name).is_file():
+            shutil.copy2(model / name, staging / name)
+    return staging
+
+
 def at_crop(options: list, crop: int) -> list:
     """``build-pairs`` options with ``--sizes`` set to ``crop`` px and ``--max-pixels`` to its area."""
     out = list(options)
@@ -546,12 +558,7 @@ def resize_crops(model: Path, out: Path, crop: int) -> Path:
 
     from r1track.nano import NanoSettings, read_settings, write_settings
 
-    staging = out.with_name(f".{out.name}-staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name in CHECKPOINT_FILES:
-        if (model / name).is_file():
-            shutil.copy2(model / name, staging / name)
+    staging = staged_copy(model, out)
     processor = AutoProcessor.from_pretrained(model)
     processor.image_processor.size = {**dict(processor.image_processor.size), "longest_edge": crop * crop}
     processor.image_processor.max_pixels = crop * crop
@@ -837,12 +844,7 @@ def settings_conflict(work: Path, settings: dict) -> str | None:
 
 def install(model: Path) -> None:
     """Copy a trained checkpoint's files into the package (staging folder renamed into place)."""
-    staging = ASSET.with_name(".nano-staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name in CHECKPOINT_FILES:
-        if (model / name).is_file():
-            shutil.copy2(model / name, staging / name)
+    staging = staged_copy(model, ASSET)
     size = (staging / "model.safetensors").stat().st_size
     if size > 20 * 2**20:
         shutil.rmtree(staging)
