@@ -1,5 +1,5 @@
-"""scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, and
-where early stopping stops each GRPO run."""
+"""scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
+early stopping stops each GRPO run, and the real stages at another crop size."""
 
 from __future__ import annotations
 
