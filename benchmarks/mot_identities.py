@@ -21,16 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reproduce_nano import drift_diagnostics, present  # noqa: E402
+from reproduce_nano import drift_diagnostics  # noqa: E402
 
 from r1track import datasets  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
+from r1track.training.pairs import present_frames  # noqa: E402
 
 
 def early_iou(seq, boxes: np.ndarray, frames: range = range(1, 5)) -> float:
     from r1track.boxes import iou
 
-    shown = present(seq, len(boxes))
+    shown = present_frames(seq)
     ok = [k for k in frames if k < len(boxes) and shown[k]]
     return float(np.mean(iou(boxes[ok], seq.gt[ok]))) if ok else float("nan")
 

@@ -554,15 +554,12 @@ def resize_crops(model: Path, out: Path, crop: int) -> Path:
     """A copy of checkpoint ``model`` that tracks with ``crop``-px crops: its tracker settings
     (``r1track.json``) and its processor's resize bound (whole frames for grounding get as many pixels).
     The weights are unchanged: a Qwen-VL vision tower takes any multiple of 28 px."""
-    from transformers import AutoProcessor
-
     from r1track.nano import NanoSettings, read_settings, write_settings
+    from r1track.training.config import ModelArgs
+    from r1track.training.stage import load_processor
 
     staging = staged_copy(model, out)
-    processor = AutoProcessor.from_pretrained(model)
-    processor.image_processor.size = {**dict(processor.image_processor.size), "longest_edge": crop * crop}
-    processor.image_processor.max_pixels = crop * crop
-    processor.save_pretrained(staging)
+    load_processor(ModelArgs(name_or_path=str(model), max_pixels=crop * crop)).save_pretrained(staging)
     write_settings(staging, NanoSettings(**{**read_settings(model), "crop_size": crop}))
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
@@ -632,6 +629,7 @@ def drift_diagnostics(sequences, tracker_dir: Path, others: list | None = None) 
     import numpy as np
 
     from r1track.boxes import iou
+    from r1track.training.pairs import present_frames
 
     others = other_objects(sequences if others is None else others)
     lost = recovered = scored = switched = 0
@@ -639,7 +637,7 @@ def drift_diagnostics(sequences, tracker_dir: Path, others: list | None = None) 
     for seq in sequences:
         boxes = np.loadtxt(tracker_dir / seq.name / f"{seq.name}_001.txt", delimiter=",", ndmin=2)
         gt = seq.gt[: len(boxes)]
-        ok = present(seq, len(gt)) & (np.arange(len(gt)) > 0)
+        ok = present_frames(seq)[: len(gt)] & (np.arange(len(gt)) > 0)
         overlap = np.where(ok, iou(boxes, np.where(ok[:, None], gt, 1.0)), np.nan)
         scored += int(ok.sum())
         for k in np.flatnonzero(ok & (overlap == 0)):
@@ -655,24 +653,18 @@ def drift_diagnostics(sequences, tracker_dir: Path, others: list | None = None) 
             **({"switched_share": switched / max(scored, 1)} if others else {})}
 
 
-def present(seq, n: int):
-    """Which of the first ``n`` frames show the target: a finite true box, not marked absent."""
-    import numpy as np
-
-    shown = np.isfinite(seq.gt[:n]).all(1)
-    return shown if seq.absent is None else shown & ~np.asarray(seq.absent[:n], bool)
-
-
 def other_objects(sequences) -> dict[tuple[str, int], dict[int, object]]:
     """{(video, frame): {identity: box}} of every annotated, present box of the ``mot`` identities among
     ``sequences`` (empty for single-object sequences)."""
     import numpy as np
 
+    from r1track.training.pairs import present_frames
+
     out: dict = {}
     for seq in sequences:
         if "identity" not in seq.meta:
             continue
-        for k in np.flatnonzero(present(seq, len(seq.gt))):
+        for k in np.flatnonzero(present_frames(seq)):
             out.setdefault((seq.meta["video"], seq.meta["first_frame"] + int(k)), {})[seq.meta["identity"]] = seq.gt[k]
     return out
 
