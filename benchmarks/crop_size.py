@@ -13,16 +13,15 @@ continued by hand).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("reproduce_nano", ROOT / "scripts" / "reproduce_nano.py")
-reproduce = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = reproduce  # its dataclasses look their module up there
-spec.loader.exec_module(reproduce)
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import reproduce_nano as reproduce  # noqa: E402
 
 SETS = ("real", "mot", "val")
 
