@@ -4,7 +4,7 @@
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
-                                     [--crop-size 112]
+                                     [--crop-size 112] [--previous-rate 0]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -39,6 +39,9 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    ``--crop-size N`` (default 112, the synthetic model's) trains and tracks the real stages with N-px
    crops ((N/28)^2 visual tokens per image, the same weights): the synthetic model set to N-px crops
    (``WORK/runs/synthetic-N``) starts the real SFT, and every real pair set is built at N px.
+   ``--previous-rate P``: that share of every real-stage pair set's tracking samples (SFT, reference
+   GRPO, the closed loop's GT-jittered half) has its search crop cut around the previous frame's box
+   (``build-pairs --previous-rate``: the target's offset is the video's own motion, not the jitter).
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
    the held-out MOT identities, 40 synthetic held-out sequences, the held-out pasted set and the
    validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
@@ -136,11 +139,12 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
-                 loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE):
+                 loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
+        self.previous_rate = previous_rate
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -313,8 +317,13 @@ class Pipeline:
         return max(8, n // 250) if self.cfg is QUICK else n
 
     def real_options(self, synth: list) -> dict[str, list]:
-        """Pair options per source of the real stages (``synth``: the synthetic part's), at the crop size."""
-        return {src: at_crop(options, self.crop) for src, options in {**REAL_SOURCES, "synth": synth}.items()}
+        """Pair options per source of the real stages (``synth``: the synthetic part's)."""
+        return {src: self.real_pair_options(options) for src, options in {**REAL_SOURCES, "synth": synth}.items()}
+
+    def real_pair_options(self, options: list) -> list:
+        """``build-pairs`` options as the real stages use them: at the crop size, with ``--previous-rate``."""
+        previous = ["--previous-rate", str(self.previous_rate)] if self.previous_rate else []
+        return [*at_crop(options, self.crop), *previous]
 
     def start_model(self, synthetic: Path) -> Path:
         """The real stages' start: the synthetic model, or with another crop size the same weights set to
@@ -374,7 +383,7 @@ class Pipeline:
                         builds[f"pairs-loop-seed{s}-r{r}-{src}"] = [
                             "build-pairs", *self.sources()[src], "--out", part, "--from-rollouts", current[s],
                             "--seed", 100 * r + s, *ROLLOUT_OPTIONS, *self.quick_rollouts(),
-                            *at_crop(REAL_PAIR_OPTIONS, self.crop),
+                            *self.real_pair_options(REAL_PAIR_OPTIONS),
                             "--overwrite"]
             self.parallel(builds)
             train = {}
@@ -825,8 +834,8 @@ def settings_conflict(work: Path, settings: dict) -> str | None:
         record.with_suffix(".partial").write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(record.with_suffix(".partial"), record)
         return None
-    # recorded before --stop / --crop-size: stopped at the last step, 112-px crops
-    made = {"stop": "last", "crop_size": NANO_CROP_SIZE, **json.loads(record.read_text())}
+    # recorded before --stop / --crop-size / --previous-rate: stopped at the last step, 112-px crops, jitter only
+    made = {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, **json.loads(record.read_text())}
     changed = [f"--{k.replace('_', '-')} {made.get(k)} (now {v})" for k, v in settings.items() if made.get(k) != v]
     if changed:
         return (f"{record}: this work folder was made with {', '.join(changed)}; resume it with the same options, "
@@ -872,6 +881,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop-size", type=int, default=NANO_CROP_SIZE,
                         help="crop size (px, a multiple of 28) the real stages train and track with (default: the "
                              "synthetic model's)")
+    parser.add_argument("--previous-rate", type=float, default=0.0,
+                        help="share of the real stages' tracking pairs whose search crop is centred on the previous "
+                             "frame's box (build-pairs --previous-rate; default 0: jittered crops only)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -889,18 +901,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--install with --quick would package a smoke test's model over the default")
     if args.crop_size < 28 or args.crop_size % 28:
         parser.error(f"--crop-size {args.crop_size}: a multiple of 28 px (one visual token) is needed")
+    if not 0 <= args.previous_rate <= 1:
+        parser.error(f"--previous-rate {args.previous_rate}: a share in [0, 1] is needed")
     if not args.synthetic_only and not REAL.is_dir():
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
-                    crop_size=args.crop_size,
+                    crop_size=args.crop_size, previous_rate=args.previous_rate,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop, args.crop_size)
+    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop, args.crop_size,
+                 args.previous_rate)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)

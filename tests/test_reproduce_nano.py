@@ -1,5 +1,6 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
-early stopping stops each GRPO run, and the real stages at another crop size."""
+early stopping stops each GRPO run, the real stages at another crop size, and
+their search crops around the previous frame's box."""
 
 from __future__ import annotations
 
@@ -164,3 +165,28 @@ def test_a_folder_recorded_before_the_crop_size_option_resumes_at_112_px(reprodu
     proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--crop-size", "200"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "a multiple of 28" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_previous_rate_reaches_every_real_stage_pair_set_and_old_folders_resume_without_it(reproduce, tmp_path):
+    import argparse
+
+    from r1track.training.pairs import add_arguments, options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    given = lambda options: options_from_args(parser.parse_args(  # noqa: E731
+        ["--dataset", "got10k", "--root", ".", "--out", ".", *map(str, options)]))
+    pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", previous_rate=0.5)
+    sets = [*pipeline.real_options(reproduce.SYNTH_MIX_OPTIONS).values(),
+            pipeline.real_pair_options(reproduce.REAL_PAIR_OPTIONS)]  # the closed loop's GT-jittered half
+    assert [given(o).previous_rate for o in sets] == [0.5] * 5
+    plain = reproduce.Pipeline(tmp_path / "w0", quick=True, threads=1, mix="real")
+    assert plain.real_pair_options(reproduce.REAL_PAIR_OPTIONS) == reproduce.REAL_PAIR_OPTIONS
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", crop_size=112,
+               synthetic_model=None)
+    (tmp_path / "pipeline.json").write_text(json.dumps(old))
+    assert reproduce.settings_conflict(tmp_path, {**old, "previous_rate": 0.0}) is None
+    assert "--previous-rate 0.0 (now 0.5)" in reproduce.settings_conflict(tmp_path, {**old, "previous_rate": 0.5})
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--previous-rate", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "a share in [0, 1]" in proc.stderr.strip().splitlines()[-1]
