@@ -6,7 +6,9 @@
 For each identity: its box's aspect ratio (height / width) and width inside the tracker's search crop
 (``--crop-size`` px for a square ``--search-factor`` x sqrt(w h) region, as the MLLM tracker crops), then
 per tracker (with ``--trackers``) the mean IoU over frames 1-4 (the target has barely moved: a static box
-scores high there), AO over all frames, and the share of frames on another pedestrian (``drift_diagnostics``).
+scores high there), AO over all frames, and the share of frames on another pedestrian (``drift_diagnostics``);
+then per tracker the whole video: IoU 1-4 averaged over identities, AO, shares of frames lost (IoU 0) and on
+another pedestrian, and the median predicted-to-true box area.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ def main() -> int:
         print(f"{seq.name:<20}{h / w:>5.1f}{in_crop:>10.1f}" + "".join(f"{c:>44}" for c in cells))
     aspect = np.median([s.gt[0][3] / s.gt[0][2] for s in seqs])
     print(f"median h/w of the {len(seqs)} identities' first boxes: {aspect:.1f}")
+    for t in args.trackers:  # the video as a whole: frames pooled, IoU 1-4 averaged over identities
+        folder = args.results / t
+        early = np.mean([early_iou(s, np.loadtxt(folder / s.name / f"{s.name}_001.txt", delimiter=",", ndmin=2))
+                         for s in seqs])
+        d = drift_diagnostics(seqs, folder)
+        print(f"{t}: mean IoU 1-4 {early:.2f}, AO {score_got10k(seqs, folder)['overall']['ao']:.3f}, lost "
+              f"{d['lost_share']:.2f}, on another {d['switched_share']:.2f}, median area {d['median_area_ratio']:.2f}")
     return 0
 
 

@@ -36,9 +36,9 @@ Sampling, exactly:
 - ``previous_rate``: that fraction of tracking samples gets the search crop a tracker cuts after a right
   answer: centred on the target's box in the previous usable frame (its size from that box, the factor
   drawn as usual, no jitter), so the target's offset from the centre is the video's own motion between
-  frames. The uniform jitter puts the target anywhere within +-``jitter`` of the side; a tracker mostly
-  finds it near the centre (real sequences here: median motion 0.03 of the side, pedestrians at 25 fps
-  0.001), which the jittered crops never teach. The first usable frame keeps a jittered crop.
+  frames. The uniform jitter puts the target anywhere within +-``jitter`` of the side, while a tracker
+  mostly finds it near the centre (``benchmarks/target_motion.py``): a prior the jittered crops never
+  teach. The first usable frame keeps a jittered crop.
 
 Images are stored encoded (``image_format``: JPEG quality 95 as the reference's ``cv2.imwrite``, or
 lossless PNG) in a ``datasets`` Image feature; reading a row gives PIL images.
