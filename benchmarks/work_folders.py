@@ -16,7 +16,6 @@ folder has one (e.g. an SFT run continued by hand).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,8 +31,7 @@ VARIANT_NAMES = {"ref": "reference GRPO", "loop": "closed-loop GRPO"}
 
 def compare(work: Path, seeds: list[int], variants: tuple[str, ...], threads: int, extra: list[str]):
     """(options, {model: {set: AO}}, stops) of one work folder's SFT model and GRPO runs."""
-    record = {"crop_size": reproduce.NANO_CROP_SIZE, "previous_rate": 0.0,
-              **json.loads((work / "pipeline.json").read_text())}
+    record = reproduce.recorded_settings(work)
     p = reproduce.Pipeline(work, quick=record["quick"], threads=threads, mix=record["mix"],
                            crop=record["crop_size"], previous_rate=record["previous_rate"])
     stops = p.choose_stops(seeds, variants=variants)

@@ -825,6 +825,13 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Pa
     return path
 
 
+def recorded_settings(work: Path) -> dict:
+    """The options recorded in ``WORK/pipeline.json``; folders recorded before --stop / --crop-size /
+    --previous-rate were stopped at the last step, with 112-px crops and jittered crops only."""
+    made = json.loads((work / "pipeline.json").read_text())
+    return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, **made}
+
+
 def settings_conflict(work: Path, settings: dict) -> str | None:
     """The options that decide what a work folder's steps produce, recorded in ``WORK/pipeline.json`` on its
     first run: a resume with other ones would mix two pipelines' outputs (steps are skipped by file)."""
@@ -834,8 +841,7 @@ def settings_conflict(work: Path, settings: dict) -> str | None:
         record.with_suffix(".partial").write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(record.with_suffix(".partial"), record)
         return None
-    # recorded before --stop / --crop-size / --previous-rate: stopped at the last step, 112-px crops, jitter only
-    made = {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, **json.loads(record.read_text())}
+    made = recorded_settings(work)
     changed = [f"--{k.replace('_', '-')} {made.get(k)} (now {v})" for k, v in settings.items() if made.get(k) != v]
     if changed:
         return (f"{record}: this work folder was made with {', '.join(changed)}; resume it with the same options, "
