@@ -52,6 +52,7 @@ def main() -> int:
     head = f"{'identity':<20}{'h/w':>5}{'w in crop':>10}" + "".join(
         f"{f'{t}: IoU 1-4 / AO / on another':>44}" for t in args.trackers)
     print(head)
+    early: dict[str, list[float]] = {t: [] for t in args.trackers}  # per tracker, per identity
     for seq in seqs:
         w, h = seq.gt[0][2:]
         cells = []
@@ -60,17 +61,16 @@ def main() -> int:
             boxes = np.loadtxt(folder / seq.name / f"{seq.name}_001.txt", delimiter=",", ndmin=2)
             ao = score_got10k([seq], folder)["overall"]["ao"]
             on_other = drift_diagnostics([seq], folder, others=seqs)["switched_share"]
-            cells.append(f"{early_iou(seq, boxes):.2f} / {ao:.3f} / {on_other:.2f}")
+            early[t].append(early_iou(seq, boxes))
+            cells.append(f"{early[t][-1]:.2f} / {ao:.3f} / {on_other:.2f}")
         in_crop = w * args.crop_size / (args.search_factor * np.sqrt(w * h))
         print(f"{seq.name:<20}{h / w:>5.1f}{in_crop:>10.1f}" + "".join(f"{c:>44}" for c in cells))
     aspect = np.median([s.gt[0][3] / s.gt[0][2] for s in seqs])
     print(f"median h/w of the {len(seqs)} identities' first boxes: {aspect:.1f}")
     for t in args.trackers:  # the video as a whole: frames pooled, IoU 1-4 averaged over identities
         folder = args.results / t
-        early = np.mean([early_iou(s, np.loadtxt(folder / s.name / f"{s.name}_001.txt", delimiter=",", ndmin=2))
-                         for s in seqs])
         d = drift_diagnostics(seqs, folder)
-        print(f"{t}: mean IoU 1-4 {early:.2f}, AO {score_got10k(seqs, folder)['overall']['ao']:.3f}, lost "
+        print(f"{t}: mean IoU 1-4 {np.mean(early[t]):.2f}, AO {score_got10k(seqs, folder)['overall']['ao']:.3f}, lost "
               f"{d['lost_share']:.2f}, on another {d['switched_share']:.2f}, median area {d['median_area_ratio']:.2f}")
     return 0
 

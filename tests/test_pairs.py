@@ -189,16 +189,20 @@ def test_previous_rate_crops_around_the_previous_frames_box(tmp_path):
     boxes = moving_boxes(10)
     boxes[4] = [np.nan] * 4  # unusable: frame 5's previous usable frame is 3
     seq = make_sequence(tmp_path, "moving", boxes)
+
+    def previous_box(s):  # the box of the usable frame before s (None for the first usable frame)
+        before = [f for f in range(s) if f != 4]
+        return np.array(boxes[before[-1]]) if before else None
+
     ds = build_pairs([seq], 60, 0, png(previous_rate=1.0, jitter=0.4), progress=False)
     firsts = 0
     for row in ds:
         s = row["frame_ids"][-1]
         crop = row["crops"][-1]
-        before = [f for f in range(s) if f != 4]
-        if not before:  # the first usable frame keeps a jittered crop
+        p = previous_box(s)
+        if p is None:  # the first usable frame keeps a jittered crop
             firsts += 1
             continue
-        p = np.array(boxes[before[-1]])
         factor_side = math.sqrt(p[2] * p[3])
         assert 2 - 1e-9 <= crop[2] / factor_side <= 8 + 1 / factor_side + 1e-9
         centre = np.array([crop[0], crop[1]]) + crop[2] / 2
@@ -208,8 +212,7 @@ def test_previous_rate_crops_around_the_previous_frames_box(tmp_path):
     half = build_pairs([seq], 60, 0, png(previous_rate=0.5, jitter=0.4), progress=False)
     centred = 0
     for ids, c in zip(half["frame_ids"], half["crops"]):
-        before = [f for f in range(ids[-1]) if f != 4]
-        p = np.array(boxes[before[-1]]) if before else None
+        p = previous_box(ids[-1])
         centred += p is not None and bool(np.all(np.abs(np.array(c[-1][:2]) + c[-1][2] / 2 - p[:2] - p[2:] / 2) <= 1))
     assert 15 <= centred <= 45
 

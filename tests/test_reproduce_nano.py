@@ -157,14 +157,26 @@ def test_real_stages_at_another_crop_size_start_from_the_same_weights_set_to_tra
     assert len(options) == len(reproduce.REAL_PAIR_OPTIONS)
 
 
+def assert_old_folders_resume_with(reproduce, tmp_path, old: dict, key: str, default, other) -> None:
+    """A folder recorded (``old``) before option ``key`` existed resumes with its ``default`` only."""
+    (tmp_path / "pipeline.json").write_text(json.dumps(old))
+    assert reproduce.settings_conflict(tmp_path, {**old, key: default}) is None
+    flag = "--" + key.replace("_", "-")
+    assert f"{flag} {default} (now {other})" in reproduce.settings_conflict(tmp_path, {**old, key: other})
+
+
+def refusal(tmp_path, *args: str) -> str:
+    """The one line the script exits 2 with on these options (before any step)."""
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    return proc.stderr.strip().splitlines()[-1]
+
+
 def test_a_folder_recorded_before_the_crop_size_option_resumes_at_112_px(reproduce, tmp_path):
     old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", synthetic_model=None)
-    (tmp_path / "pipeline.json").write_text(json.dumps(old))
-    assert reproduce.settings_conflict(tmp_path, {**old, "crop_size": 112}) is None
-    assert "--crop-size 112 (now 224)" in reproduce.settings_conflict(tmp_path, {**old, "crop_size": 224})
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--crop-size", "200"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "a multiple of 28" in proc.stderr.strip().splitlines()[-1]
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "crop_size", 112, 224)
+    assert "a multiple of 28" in refusal(tmp_path, "--crop-size", "200")
 
 
 def test_previous_rate_reaches_every_real_stage_pair_set_and_old_folders_resume_without_it(reproduce, tmp_path):
@@ -184,9 +196,5 @@ def test_previous_rate_reaches_every_real_stage_pair_set_and_old_folders_resume_
     assert plain.real_pair_options(reproduce.REAL_PAIR_OPTIONS) == reproduce.REAL_PAIR_OPTIONS
     old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", crop_size=112,
                synthetic_model=None)
-    (tmp_path / "pipeline.json").write_text(json.dumps(old))
-    assert reproduce.settings_conflict(tmp_path, {**old, "previous_rate": 0.0}) is None
-    assert "--previous-rate 0.0 (now 0.5)" in reproduce.settings_conflict(tmp_path, {**old, "previous_rate": 0.5})
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--previous-rate", "2"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "a share in [0, 1]" in proc.stderr.strip().splitlines()[-1]
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "previous_rate", 0.0, 0.5)
+    assert "a share in [0, 1]" in refusal(tmp_path, "--previous-rate", "2")
