@@ -4,7 +4,7 @@
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
-                                     [--crop-size 112] [--previous-rate 0]
+                                     [--crop-size 112] [--previous-rate 0] [--tracker-factor F]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -42,6 +42,8 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    ``--previous-rate P``: that share of every real-stage pair set's tracking samples (SFT, reference
    GRPO, the closed loop's GT-jittered half) has its search crop cut around the previous frame's box
    (``build-pairs --previous-rate``: the target's offset is the video's own motion, not the jitter).
+   ``--tracker-factor F``: every real-stage pair set's templates (and those previous-box search crops)
+   are cut as the tracker cuts them, centred at factor F (``build-pairs --tracker-factor``).
 9. ``r1track eval`` of the baselines (static, KCF, CSRT) and every model on the held-out real sequences,
    the held-out MOT identities, 40 synthetic held-out sequences, the held-out pasted set and the
    validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
@@ -139,12 +141,13 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
-                 loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0):
+                 loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
+                 tracker_factor: float | None = None):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
-        self.previous_rate = previous_rate
+        self.previous_rate, self.tracker_factor = previous_rate, tracker_factor
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -321,9 +324,11 @@ class Pipeline:
         return {src: self.real_pair_options(options) for src, options in {**REAL_SOURCES, "synth": synth}.items()}
 
     def real_pair_options(self, options: list) -> list:
-        """``build-pairs`` options as the real stages use them: at the crop size, with ``--previous-rate``."""
+        """``build-pairs`` options as the real stages use them: at the crop size, with ``--previous-rate`` and
+        ``--tracker-factor``."""
         previous = ["--previous-rate", str(self.previous_rate)] if self.previous_rate else []
-        return [*at_crop(options, self.crop), *previous]
+        tracker = ["--tracker-factor", str(self.tracker_factor)] if self.tracker_factor else []
+        return [*at_crop(options, self.crop), *previous, *tracker]
 
     def start_model(self, synthetic: Path) -> Path:
         """The real stages' start: the synthetic model, or with another crop size the same weights set to
@@ -827,9 +832,9 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Pa
 
 def recorded_settings(work: Path) -> dict:
     """The options recorded in ``WORK/pipeline.json``; folders recorded before --stop / --crop-size /
-    --previous-rate were stopped at the last step, with 112-px crops and jittered crops only."""
+    --previous-rate / --tracker-factor were stopped at the last step, with 112-px crops and jittered crops only."""
     made = json.loads((work / "pipeline.json").read_text())
-    return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, **made}
+    return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, **made}
 
 
 def settings_conflict(work: Path, settings: dict) -> str | None:
@@ -890,6 +895,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--previous-rate", type=float, default=0.0,
                         help="share of the real stages' tracking pairs whose search crop is centred on the previous "
                              "frame's box (build-pairs --previous-rate; default 0: jittered crops only)")
+    parser.add_argument("--tracker-factor", type=float, default=None,
+                        help="cut the real stages' templates (and --previous-rate crops) centred at this factor, as "
+                             "the tracker does (build-pairs --tracker-factor; default: drawn like search crops)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -909,19 +917,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--crop-size {args.crop_size}: a multiple of 28 px (one visual token) is needed")
     if not 0 <= args.previous_rate <= 1:
         parser.error(f"--previous-rate {args.previous_rate}: a share in [0, 1] is needed")
+    if args.tracker_factor is not None and not args.tracker_factor > 0:
+        parser.error(f"--tracker-factor {args.tracker_factor}: a positive factor is needed")
     if not args.synthetic_only and not REAL.is_dir():
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
-                    crop_size=args.crop_size, previous_rate=args.previous_rate,
+                    crop_size=args.crop_size, previous_rate=args.previous_rate, tracker_factor=args.tracker_factor,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop, args.crop_size,
-                 args.previous_rate)
+                 args.previous_rate, args.tracker_factor)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)

@@ -217,6 +217,29 @@ def test_previous_rate_crops_around_the_previous_frames_box(tmp_path):
     assert 15 <= centred <= 45
 
 
+def test_tracker_factor_cuts_templates_and_previous_crops_as_the_tracker_does(tmp_path):
+    boxes = moving_boxes(10)
+    seq = make_sequence(tmp_path, "moving", boxes)
+
+    def centred_at(crop, box, factor):  # the tracker's crop: side ceil(sqrt(wh) * factor), centred
+        box = np.asarray(box)
+        centre = np.array(crop[:2]) + crop[2] / 2
+        return crop[2] == math.ceil(math.sqrt(box[2] * box[3]) * factor) and np.all(
+            np.abs(centre - box[:2] - box[2:] / 2) <= 1.0
+        )
+
+    ds = build_pairs([seq], 60, 0, png(tracker_factor=4.0, previous_rate=1.0, jitter=0.4), progress=False)
+    for (t, s), (template, search) in zip(ds["frame_ids"], ds["crops"]):
+        assert centred_at(template, boxes[t], 4.0)
+        assert centred_at(search, boxes[s - 1], 4.0) if s > 0 else not centred_at(search, boxes[s], 4.0)
+    jittered = build_pairs([seq], 60, 0, png(tracker_factor=4.0, jitter=0.4), progress=False)
+    assert all(centred_at(c[0], boxes[ids[0]], 4.0) for ids, c in zip(jittered["frame_ids"], jittered["crops"]))
+    assert len({c[1][2] for c in jittered["crops"]}) > 10  # search crops keep their drawn factor and jitter
+    assert not any(centred_at(c[1], boxes[ids[1]], 4.0) for ids, c in zip(jittered["frame_ids"], jittered["crops"]))
+    with pytest.raises(R1TrackError, match="tracker_factor must be > 0"):
+        PairOptions(tracker_factor=0.0)
+
+
 def test_drop_videos_by_suffix(seqs):
     ds = build_pairs(seqs, 6, 0, png(drop_videos=BAD_GOT10K_TRAIN), progress=False)
     assert "GOT-10k_Train_008628" not in set(ds["sequence"])

@@ -1,6 +1,6 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
 early stopping stops each GRPO run, the real stages at another crop size, and
-their search crops around the previous frame's box."""
+their search crops around the previous frame's box and templates cut as the tracker cuts them."""
 
 from __future__ import annotations
 
@@ -179,7 +179,9 @@ def test_a_folder_recorded_before_the_crop_size_option_resumes_at_112_px(reprodu
     assert "a multiple of 28" in refusal(tmp_path, "--crop-size", "200")
 
 
-def test_previous_rate_reaches_every_real_stage_pair_set_and_old_folders_resume_without_it(reproduce, tmp_path):
+def test_previous_rate_and_tracker_factor_reach_every_real_stage_pair_set_and_old_folders_resume_without(
+    reproduce, tmp_path
+):
     import argparse
 
     from r1track.training.pairs import add_arguments, options_from_args
@@ -188,13 +190,16 @@ def test_previous_rate_reaches_every_real_stage_pair_set_and_old_folders_resume_
     add_arguments(parser)
     given = lambda options: options_from_args(parser.parse_args(  # noqa: E731
         ["--dataset", "got10k", "--root", ".", "--out", ".", *map(str, options)]))
-    pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", previous_rate=0.5)
+    pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", previous_rate=0.5,
+                                  tracker_factor=4.0)
     sets = [*pipeline.real_options(reproduce.SYNTH_MIX_OPTIONS).values(),
             pipeline.real_pair_options(reproduce.REAL_PAIR_OPTIONS)]  # the closed loop's GT-jittered half
-    assert [given(o).previous_rate for o in sets] == [0.5] * 5
+    assert [(given(o).previous_rate, given(o).tracker_factor) for o in sets] == [(0.5, 4.0)] * 5
     plain = reproduce.Pipeline(tmp_path / "w0", quick=True, threads=1, mix="real")
     assert plain.real_pair_options(reproduce.REAL_PAIR_OPTIONS) == reproduce.REAL_PAIR_OPTIONS
     old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", crop_size=112,
                synthetic_model=None)
     assert_old_folders_resume_with(reproduce, tmp_path, old, "previous_rate", 0.0, 0.5)
+    assert_old_folders_resume_with(reproduce, tmp_path, {**old, "previous_rate": 0.5}, "tracker_factor", None, 4.0)
     assert "a share in [0, 1]" in refusal(tmp_path, "--previous-rate", "2")
+    assert "a positive factor" in refusal(tmp_path, "--tracker-factor", "0")

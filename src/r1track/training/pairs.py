@@ -39,6 +39,11 @@ Sampling, exactly:
   frames. The uniform jitter puts the target anywhere within +-``jitter`` of the side, while a tracker
   mostly finds it near the centre (``benchmarks/target_motion.py``): a prior the jittered crops never
   teach. The first usable frame keeps a jittered crop.
+- ``tracker_factor``: crops as a tracker with that template and search factor cuts them. Every template
+  (and the three-image recent frame) is centred on its box at that factor, no jitter, as the tracker's
+  first-frame template always is; the previous-box search crops above use that factor too, so the
+  target there has about its template size (the tracker's size prior). Jittered search crops keep their
+  drawn factor. Off (None), templates are drawn like search crops (the reference).
 
 Images are stored encoded (``image_format``: JPEG quality 95 as the reference's ``cv2.imwrite``, or
 lossless PNG) in a ``datasets`` Image feature; reading a row gives PIL images.
@@ -132,6 +137,7 @@ class PairOptions:
     min_box_size: float = 0.0  # never draw frames whose box has min(w, h) below this (pixels)
     absent_rate: float = 0.0  # share of tracking samples whose search crop misses the target: answer []
     previous_rate: float = 0.0  # share of tracking samples cropped around the previous frame's box
+    tracker_factor: float | None = None  # templates (and previous-box crops) centred at this factor
     photometric: float = 0.0  # strength of per-image brightness, contrast, colour and blur jitter (0: off)
     # the processor's resize bounds (None: the family's defaults); they fix the grid that grounding
     # answers on whole frames are written in, so they must be the checkpoint's (preprocessor_config.json)
@@ -170,6 +176,8 @@ class PairOptions:
         for name in ("three_image_rate", "grounding_rate", "absent_rate", "previous_rate", "photometric"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.tracker_factor is not None and not self.tracker_factor > 0:
+            problems.append(f"tracker_factor must be > 0, got {self.tracker_factor}")
         if self.min_box_size < 0:
             problems.append(f"min_box_size must be >= 0, got {self.min_box_size}")
         if problems:
@@ -370,7 +378,8 @@ def _previous_crop(seq: Sequence, frames: np.ndarray, s: int, size: int, rng, op
     before = frames[frames < s]
     if not len(before):
         return None
-    return crop_region(seq.gt[int(before[-1])], rng.uniform(*options.factor_range), size)
+    factor = options.tracker_factor or rng.uniform(*options.factor_range)
+    return crop_region(seq.gt[int(before[-1])], factor, size)
 
 
 def _missing_crop(box, crop: Crop, rng: np.random.Generator) -> Crop:
@@ -453,6 +462,8 @@ def make_sample(plan: PairPlan, i: int) -> dict:
     if ids is None:
         ids = [int(rng.choice(_template_candidates(v.frames, s, o))), s]
     crops = [_random_crop(seq.gt[f], size, rng, o) for f in ids]
+    if o.tracker_factor:  # templates as the tracker cuts them (the draws above keep the random stream)
+        crops[:-1] = [crop_region(seq.gt[f], o.tracker_factor, size) for f in ids[:-1]]
     if o.previous_rate > 0 and rng.random() < o.previous_rate:  # no draw when off: old sets stay identical
         crops[-1] = _previous_crop(seq, v.frames, s, size, rng, o) or crops[-1]
     absent = o.absent_rate > 0 and rng.random() < o.absent_rate  # no draw when off: old sets stay identical
@@ -692,6 +703,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=d.previous_rate,
         help="share of tracking samples whose search crop is centred on the previous frame's box (real motion)",
+    )
+    fixes.add_argument(
+        "--tracker-factor",
+        type=float,
+        default=d.tracker_factor,
+        help="cut templates (and --previous-rate crops) centred at this factor, as the tracker does",
     )
     fixes.add_argument(
         "--photometric",
