@@ -1,5 +1,5 @@
 """Real stages of work folders made with different ``scripts/reproduce_nano.py`` options (``--crop-size``,
-``--previous-rate``, ...), side by side: the SFT model and each GRPO variant's runs, stopped by validation
+``--previous-rate``, ``--tracker-factor``, ...), side by side: the SFT model and each GRPO variant's runs, stopped by validation
 as the pipeline stops them, on the held-out real sequences, the held-out MOT identities and the validation
 set.
 
@@ -9,8 +9,9 @@ set.
 Each folder's runs are evaluated where their results are missing (``r1track eval``, the pipeline's names
 and commands, so a later resume of the pipeline reuses them); AO per set, real+mot pooled by frame, and
 per variant the seed mean. The ``options`` column gives what the folder's ``pipeline.json`` records
-(crop size, previous rate). ``--extra RUN``: more models to compare, ``WORK/runs/RUN/model`` where a
-folder has one (e.g. an SFT run continued by hand).
+(crop size, previous rate, tracker factor). ``--extra RUN``: more models to compare, ``WORK/runs/RUN/model``
+where a folder has one (e.g. an SFT run continued by hand); extra runs named ``sft-real-*`` (the SFT
+recipe with other seeds) also give an SFT seed mean with ``sft-real``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def compare(work: Path, seeds: list[int], variants: tuple[str, ...], threads: in
     """(options, {model: {set: AO}}, stops) of one work folder's SFT model and GRPO runs."""
     record = reproduce.recorded_settings(work)
     p = reproduce.Pipeline(work, quick=record["quick"], threads=threads, mix=record["mix"],
-                           crop=record["crop_size"], previous_rate=record["previous_rate"])
+                           crop=record["crop_size"], previous_rate=record["previous_rate"],
+                           tracker_factor=record["tracker_factor"])
     stops = p.choose_stops(seeds, variants=variants)
     models = {"sft-real": work / "runs" / "sft-real" / "model",
               **{run: Path(stop["model"]) for run, stop in stops.items()},
@@ -41,6 +43,7 @@ def compare(work: Path, seeds: list[int], variants: tuple[str, ...], threads: in
     p.evaluate_sets(models, sets=SETS[:-1])
     scores = reproduce.score_sets(p, list(models))
     options = f"{record['crop_size']} px, previous {record['previous_rate']:g}"
+    options += f", tracker factor {record['tracker_factor']:g}" if record["tracker_factor"] else ""
     return options, {name: {k: scores[k][name]["ao"] for k in SETS} for name in models}, stops
 
 
@@ -58,9 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     for work in args.work:
         options, scores, stops = compare(work.resolve(), args.seeds, tuple(args.variants), args.threads, args.extra)
         rows = dict(scores)
-        for v in args.variants:
-            runs = [n for n in stops if n.split("-")[1] == v]
-            rows[f"{VARIANT_NAMES[v]}, mean"] = {k: sum(scores[n][k] for n in runs) / len(runs) for k in SETS}
+        groups = {VARIANT_NAMES[v]: [n for n in stops if n.split("-")[1] == v] for v in args.variants}
+        sft_seeds = [n for n in scores if n.startswith("sft-real-")]
+        if sft_seeds:
+            groups = {"SFT": ["sft-real", *sft_seeds], **groups}
+        for group, runs in groups.items():
+            rows[f"{group}, mean"] = {k: sum(scores[n][k] for n in runs) / len(runs) for k in SETS}
         for name, row in rows.items():
             step = str(stops[name]["step"]) if name in stops else ""
             print(f"| {options} | {name} | {step} | " + " | ".join(f"{row[k]:.3f}" for k in SETS) + " |")
