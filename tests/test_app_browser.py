@@ -209,7 +209,7 @@ def test_track_an_uploaded_clip_in_the_browser(served, clip, tmp_path):
         page.locator("#box textarea, #box input").first.type(sample_box)
         page.locator("#track").click()
         page.wait_for_function(
-            "() => document.querySelector('#summary textarea, #summary input').value.includes('AO')", timeout=30_000
+            "() => document.querySelector('#summary textarea, #summary input').value.includes('AO')", timeout=90_000
         )
         page.locator("#plot img").wait_for(timeout=10_000)  # matplotlib figures arrive as images
         if os.environ.get("R1TRACK_APP_SCREENSHOT"):
