@@ -1,7 +1,7 @@
 """Real stages of work folders made with different ``scripts/reproduce_nano.py`` options (``--crop-size``,
-``--previous-rate``, ``--tracker-factor``, ...), side by side: the SFT model and each GRPO variant's runs, stopped by validation
-as the pipeline stops them, on the held-out real sequences, the held-out MOT identities and the validation
-set.
+``--previous-rate``, ``--tracker-factor``, ...), side by side: the SFT model and each GRPO variant's runs,
+stopped by validation as the pipeline stops them, on the held-out real sequences, the held-out MOT
+identities and the validation set.
 
     PYTHONPATH=src .venv/bin/python benchmarks/work_folders.py --work W1 W2 [--seeds 0 1 2] \
         [--variants ref loop] [--extra RUN ...]
