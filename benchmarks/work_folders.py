@@ -33,9 +33,7 @@ VARIANT_NAMES = {"ref": "reference GRPO", "loop": "closed-loop GRPO"}
 def compare(work: Path, seeds: list[int], variants: tuple[str, ...], threads: int, extra: list[str]):
     """(options, {model: {set: AO}}, stops) of one work folder's SFT model and GRPO runs."""
     record = reproduce.recorded_settings(work)
-    p = reproduce.Pipeline(work, quick=record["quick"], threads=threads, mix=record["mix"],
-                           crop=record["crop_size"], previous_rate=record["previous_rate"],
-                           tracker_factor=record["tracker_factor"])
+    p = reproduce.Pipeline.from_settings(work, record, threads)
     stops = p.choose_stops(seeds, variants=variants)
     models = {"sft-real": work / "runs" / "sft-real" / "model",
               **{run: Path(stop["model"]) for run, stop in stops.items()},

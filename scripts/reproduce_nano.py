@@ -157,6 +157,12 @@ class Pipeline:
                         TOKENIZERS_PARALLELISM="false",
                         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
 
+    @classmethod
+    def from_settings(cls, work: Path, settings: dict, threads: int) -> Pipeline:
+        """The pipeline that a work folder's options describe (as ``main`` records them in ``pipeline.json``)."""
+        return cls(work, settings["quick"], threads, settings["mix"], settings["loop_kl"], settings["loop_pool"],
+                   settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"])
+
     def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
         self.parallel({name: args})
@@ -930,8 +936,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    p = Pipeline(work, args.quick, args.threads, args.mix, args.loop_kl, args.loop_pool, args.stop, args.crop_size,
-                 args.previous_rate, args.tracker_factor)
+    p = Pipeline.from_settings(work, settings, args.threads)
     p.data(synthetic_stages=args.synthetic_model is None, real_stages=not args.synthetic_only)
     report = work / "report"
     report.mkdir(exist_ok=True)

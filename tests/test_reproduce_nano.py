@@ -201,5 +201,7 @@ def test_previous_rate_and_tracker_factor_reach_every_real_stage_pair_set_and_ol
                synthetic_model=None)
     assert_old_folders_resume_with(reproduce, tmp_path, old, "previous_rate", 0.0, 0.5)
     assert_old_folders_resume_with(reproduce, tmp_path, {**old, "previous_rate": 0.5}, "tracker_factor", None, 4.0)
+    resumed = reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1)
+    assert (resumed.previous_rate, resumed.tracker_factor, resumed.crop, resumed.stop) == (0.5, None, 112, "val")
     assert "a share in [0, 1]" in refusal(tmp_path, "--previous-rate", "2")
     assert "a positive factor" in refusal(tmp_path, "--tracker-factor", "0")
