@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reproduce_nano import HELD_OUT, MOT_TRAIN, REAL  # noqa: E402
+from reproduce_nano import training_sequences  # noqa: E402
 
 from r1track import datasets, evaluation, results  # noqa: E402
+from r1track.errors import R1TrackError  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
 from r1track.trackers.mllm import TRACKER_OPTIONS  # noqa: E402
-from r1track.training.pairs import PairOptions, dropped  # noqa: E402
 
 
 def parse_options(text: str) -> dict:
@@ -61,13 +61,13 @@ def main() -> int:
     unknown = sorted({k for o in option_sets for k in o} - set(TRACKER_OPTIONS))
     if unknown:
         parser.error(f"--options: unknown tracker option(s) {', '.join(unknown)}; known: {', '.join(TRACKER_OPTIONS)}")
-    # the pipeline's rule for its training sequences (build-pairs --drop-videos HELD_OUT)
-    drop = PairOptions(drop_videos=HELD_OUT)
-    sets = {"real train": [s for s in datasets.load("got10k", REAL / "train") if not dropped(s, drop)]}
-    if args.mot:
-        sets["mot train"] = datasets.load("mot", REAL / "mot" / MOT_TRAIN)
+    sets = training_sequences()
+    if not args.mot:
+        del sets["mot train"]
     if args.pasted:
-        sets["pasted"] = datasets.load("got10k", args.pasted)
+        # a paste output folder (its one split) or a split folder
+        splits = [s for s in ("train", "val") if (args.pasted / s / "list.txt").is_file()]
+        sets["pasted"] = datasets.load("got10k", args.pasted / splits[0] if len(splits) == 1 else args.pasted)
     sets = {name: seqs[: args.limit] for name, seqs in sets.items()}
     width = max(24, *(len(o) + 2 for o in args.options))
     print(f"{'set':<12}" + "".join(f"{o or 'checkpoint':>{width}}" for o in args.options))
@@ -91,4 +91,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except R1TrackError as e:  # bad input: one line, not a traceback
+        sys.exit(f"tracker_options.py: error: {e}")

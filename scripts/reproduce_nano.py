@@ -523,6 +523,17 @@ class Pipeline:
         return scores
 
 
+def training_sequences() -> dict[str, list]:
+    """The real stages' training sequences as the pipeline pairs them: the single-object ones without the
+    held-out part (``build-pairs --drop-videos HELD_OUT``), and the identities of the training MOT video."""
+    from r1track import datasets
+    from r1track.training.pairs import PairOptions, dropped
+
+    drop = PairOptions(drop_videos=HELD_OUT)
+    return {"real train": [s for s in datasets.load("got10k", REAL / "train") if not dropped(s, drop)],
+            "mot train": datasets.load("mot", REAL / "mot" / MOT_TRAIN)}
+
+
 def stops_by_validation(points: dict[str, Path], val: dict[str, float]) -> dict[str, dict]:
     """Each run's (``grpo-ref-seed0``, ...) stopping point ``<run>-step<n>`` with the highest validation AO
     (a tie: the earlier step), its model and every point's validation AO."""
