@@ -10,8 +10,8 @@ Each folder's runs are evaluated where their results are missing (``r1track eval
 and commands, so a later resume of the pipeline reuses them); AO per set, real+mot pooled by frame, and
 per variant the seed mean. The ``options`` column gives what the folder's ``pipeline.json`` records
 (crop size, previous rate, tracker factor). ``--extra RUN``: more models to compare, ``WORK/runs/RUN/model``
-where a folder has one (e.g. an SFT run continued by hand); extra runs named ``sft-real-*`` (the SFT
-recipe with other seeds) also give an SFT seed mean with ``sft-real``.
+where a folder has one (e.g. an SFT run continued by hand); extra runs named ``sft-real-seed*`` (the SFT
+recipe with other trainer seeds) also give an SFT seed mean with ``sft-real``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         options, scores, stops = compare(work.resolve(), args.seeds, tuple(args.variants), args.threads, args.extra)
         rows = dict(scores)
         groups = {VARIANT_NAMES[v]: [n for n in stops if n.split("-")[1] == v] for v in args.variants}
-        sft_seeds = [n for n in scores if n.startswith("sft-real-")]
+        sft_seeds = [n for n in scores if n.startswith("sft-real-seed")]
         if sft_seeds:
             groups = {"SFT": ["sft-real", *sft_seeds], **groups}
         for group, runs in groups.items():
