@@ -205,3 +205,14 @@ def test_previous_rate_and_tracker_factor_reach_every_real_stage_pair_set_and_ol
     assert (resumed.previous_rate, resumed.tracker_factor, resumed.crop, resumed.stop) == (0.5, None, 112, "val")
     assert "a share in [0, 1]" in refusal(tmp_path, "--previous-rate", "2")
     assert "a positive factor" in refusal(tmp_path, "--tracker-factor", "0")
+
+
+def test_training_sequences_leave_the_held_out_part_out(reproduce):
+    from tests.conftest import shared
+
+    shared("data/real", "the real stages' training sequences are read from it")
+    sets = reproduce.training_sequences()
+    listed = (reproduce.REAL / "train" / "list.txt").read_text().split()
+    names = [s.name for s in sets["real train"]]
+    assert sorted(names) == sorted(set(listed) - set(reproduce.HELD_OUT)) and len(names) == len(listed) - 7
+    assert sets["mot train"] and all(s.name.startswith(reproduce.MOT_TRAIN) for s in sets["mot train"])
