@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from reproduce_nano import training_sequences  # noqa: E402
 
 from r1track.boxes import iou  # noqa: E402
+from r1track.errors import R1TrackError  # noqa: E402
 from r1track.trackers.mllm import factory  # noqa: E402
 
 FRAMES_PER_SEQUENCE = 12
@@ -67,25 +68,29 @@ def main(argv: list[str] | None = None) -> int:
     print("cells: mean IoU / absent answers / median width x height over the truth's")
     print("| set | steps | " + " | ".join(columns) + " |")
     print("| --- " * (2 + len(columns)) + "|")
-    makers = {f: factory(args.model, device="cpu", max_new_tokens=24, search_factor=f) for f in args.factors}
-    default = factory(args.model, device="cpu", max_new_tokens=24)
+    make = factory(args.model, device="cpu", max_new_tokens=24)  # one model; each tracker sets its factor
+    # (tracker options, answers per frame): each factor once, then the checkpoint's factor `passes` times
+    runs = [({"search_factor": f}, 1) for f in args.factors] + [({}, args.passes)]
     for name, seqs in sets.items():
         todo = steps(seqs)
         frames = [seq.frame(i) for seq, i in todo]
         truths = np.array([seq.gt[i] for seq, i in todo])
         cells = []
-        for make in [*makers.values(), default]:
+        for options, passes in runs:
             trackers = []
             for seq, i in todo:
-                t = make()
+                t = make(**options)
                 t.init(seq.frame(0), seq.gt[0])
                 t.box = seq.gt[i - 1].astype(np.float64)
                 trackers.append(t)
-            for _ in range(args.passes if make is default else 1):
-                cells.append(one_pass(trackers, frames, truths))
+            cells += [one_pass(trackers, frames, truths) for _ in range(passes)]
         print(f"| {name} | {len(todo)} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except R1TrackError as e:  # bad input: one line, not a traceback
+        print(f"one_step.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import reproduce_nano as reproduce  # noqa: E402
 
+from r1track.errors import R1TrackError  # noqa: E402
+
 WEIGHTS = "model.safetensors"
 
 
@@ -33,10 +35,13 @@ def average(models: list[Path], out: Path) -> None:
     """``out``: the uniform average of ``models``' weights (same names and shapes), written atomically."""
     from safetensors.torch import load_file, save_file
 
+    for model in models:
+        if not (model / WEIGHTS).is_file():
+            raise R1TrackError(f"{model}: no {WEIGHTS} (soups average full checkpoints)")
     states = [load_file(m / WEIGHTS) for m in models]
     for model, state in zip(models[1:], states[1:]):
         if {k: v.shape for k, v in state.items()} != {k: v.shape for k, v in states[0].items()}:
-            raise SystemExit(f"soup.py: {model}: other weights than {models[0]} (names or shapes differ)")
+            raise R1TrackError(f"{model}: other weights than {models[0]} (names or shapes differ)")
     soup = {k: (sum(s[k].float() for s in states) / len(states)).to(v.dtype) for k, v in states[0].items()}
     staging = Path(tempfile.mkdtemp(prefix=".soup-", dir=out.parent))
     for f in models[0].iterdir():
@@ -76,4 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except R1TrackError as e:  # bad input: one line, not a traceback
+        print(f"soup.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

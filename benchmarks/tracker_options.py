@@ -94,4 +94,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except R1TrackError as e:  # bad input: one line, not a traceback
-        sys.exit(f"tracker_options.py: error: {e}")
+        print(f"tracker_options.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -850,6 +850,10 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Pa
 def recorded_settings(work: Path) -> dict:
     """The options recorded in ``WORK/pipeline.json``; folders recorded before --stop / --crop-size /
     --previous-rate / --tracker-factor were stopped at the last step, with 112-px crops and jittered crops only."""
+    from r1track.errors import R1TrackError
+
+    if not (work / "pipeline.json").is_file():
+        raise R1TrackError(f"{work}: not a reproduce_nano.py work folder (no pipeline.json)")
     made = json.loads((work / "pipeline.json").read_text())
     return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, **made}
 
