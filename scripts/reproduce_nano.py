@@ -5,6 +5,7 @@
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
                                      [--crop-size 112] [--previous-rate 0] [--tracker-factor F]
+                                     [--sft-epochs 1]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -30,6 +31,8 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    (``MIXES``), ``r1track paste`` sequences of the training objects on training frames (300, seed 1; 40
    more, seed 2, for the closed-loop rollouts). 40 pasted from the held-out part only (seed 3) are an
    evaluation set, and 40 pasted from the training part (seed 4; never paired) the validation set ``val``.
+   ``--sft-epochs N``: N runs of the recipe, each from the previous one's model on the same pairs in
+   another order (trainer seed = epoch - 1; the cosine schedule restarts), the last one ``runs/sft-real``.
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
@@ -142,12 +145,12 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
                  loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
-                 tracker_factor: float | None = None):
+                 tracker_factor: float | None = None, sft_epochs: int = 1):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
-        self.previous_rate, self.tracker_factor = previous_rate, tracker_factor
+        self.previous_rate, self.tracker_factor, self.sft_epochs = previous_rate, tracker_factor, sft_epochs
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -161,7 +164,8 @@ class Pipeline:
     def from_settings(cls, work: Path, settings: dict, threads: int) -> Pipeline:
         """The pipeline that a work folder's options describe (as ``main`` records them in ``pipeline.json``)."""
         return cls(work, settings["quick"], threads, settings["mix"], settings["loop_kl"], settings["loop_pool"],
-                   settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"])
+                   settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"],
+                   settings["sft_epochs"])
 
     def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
@@ -349,13 +353,19 @@ class Pipeline:
         return out
 
     def sft_real(self, start: Path) -> Path:
+        """SFT on the real-stage pairs: ``sft_epochs`` runs of the recipe, each from the previous one's model
+        with trainer seed ``epoch - 1`` (the pairs in another order); earlier epochs in ``runs/sft-real-epochK``,
+        the last in ``runs/sft-real``."""
         pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, self.real_options(SYNTH_MIX_OPTIONS))
-        run = self.work / "runs" / "sft-real"
-        if not (run / "model" / "config.json").is_file():
-            self.r1track("train-sft-real", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
-                         "--output-dir", run, "--overwrite", f"model.name_or_path={start}", train_data(pairs),
-                         *self._common(), *self.cfg["sft_overrides"])
-        return run / "model"
+        model = start
+        for epoch in range(1, self.sft_epochs + 1):
+            run = self.work / "runs" / ("sft-real" if epoch == self.sft_epochs else f"sft-real-epoch{epoch}")
+            if not (run / "model" / "config.json").is_file():
+                self.r1track(f"train-{run.name}", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
+                             "--output-dir", run, "--overwrite", f"model.name_or_path={model}", train_data(pairs),
+                             f"trainer.seed={epoch - 1}", *self._common(), *self.cfg["sft_overrides"])
+            model = run / "model"
+        return model
 
     def _grpo_args(self, run: Path, start: Path, pairs: list[Path], seed: int, steps: int | None = None,
                    extra: tuple = ()) -> list:
@@ -849,13 +859,15 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Pa
 
 def recorded_settings(work: Path) -> dict:
     """The options recorded in ``WORK/pipeline.json``; folders recorded before --stop / --crop-size /
-    --previous-rate / --tracker-factor were stopped at the last step, with 112-px crops and jittered crops only."""
+    --previous-rate / --tracker-factor / --sft-epochs were stopped at the last step, with 112-px crops, jittered
+    crops only and one SFT epoch."""
     from r1track.errors import R1TrackError
 
     if not (work / "pipeline.json").is_file():
         raise R1TrackError(f"{work}: not a reproduce_nano.py work folder (no pipeline.json)")
     made = json.loads((work / "pipeline.json").read_text())
-    return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, **made}
+    return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, "sft_epochs": 1,
+            **made}
 
 
 def settings_conflict(work: Path, settings: dict) -> str | None:
@@ -919,6 +931,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracker-factor", type=float, default=None,
                         help="cut the real stages' templates (and --previous-rate crops) centred at this factor, as "
                              "the tracker does (build-pairs --tracker-factor; default: drawn like search crops)")
+    parser.add_argument("--sft-epochs", type=int, default=1,
+                        help="runs of the real SFT recipe, each from the previous one's model on the pairs in another "
+                             "order (default 1)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -940,12 +955,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--previous-rate {args.previous_rate}: a share in [0, 1] is needed")
     if args.tracker_factor is not None and not args.tracker_factor > 0:
         parser.error(f"--tracker-factor {args.tracker_factor}: a positive factor is needed")
+    if args.sft_epochs < 1:
+        parser.error(f"--sft-epochs {args.sft_epochs}: one or more is needed")
     if not args.synthetic_only and not REAL.is_dir():
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
                     crop_size=args.crop_size, previous_rate=args.previous_rate, tracker_factor=args.tracker_factor,
+                    sft_epochs=args.sft_epochs,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)

@@ -216,3 +216,45 @@ def test_training_sequences_leave_the_held_out_part_out(reproduce):
     names = [s.name for s in sets["real train"]]
     assert sorted(names) == sorted(set(listed) - set(reproduce.HELD_OUT)) and len(names) == len(listed) - 7
     assert sets["mot train"] and all(s.name.startswith(reproduce.MOT_TRAIN) for s in sets["mot train"])
+
+
+def test_each_further_sft_epoch_starts_from_the_previous_ones_model_with_the_pairs_in_another_order(
+    reproduce, tmp_path
+):
+    ran = []
+
+    class Recorded(reproduce.Pipeline):
+        """Records the ``r1track`` commands instead of running them; a training command leaves its model."""
+
+        def parallel(self, commands):
+            for name, args in commands.items():
+                args = [str(a) for a in args]
+                ran.append((name, args))
+                if args[0] == "train":
+                    model = Path(args[args.index("--output-dir") + 1]) / "model"
+                    model.mkdir(parents=True)
+                    (model / "config.json").write_text("{}")
+
+    start = tmp_path / "synthetic"
+    runs = tmp_path / "w" / "runs"
+    three = Recorded(tmp_path / "w", quick=True, threads=1, mix="real", sft_epochs=3)
+    assert three.sft_real(start) == runs / "sft-real" / "model"
+    trains = [(name, args) for name, args in ran if args[0] == "train"]
+    assert [name for name, _ in trains] == ["train-sft-real-epoch1", "train-sft-real-epoch2", "train-sft-real"]
+    value = lambda args, key: next(a.split("=", 1)[1] for a in args if a.startswith(key + "="))  # noqa: E731
+    assert [value(args, "model.name_or_path") for _, args in trains] == [
+        str(start), str(runs / "sft-real-epoch1" / "model"), str(runs / "sft-real-epoch2" / "model")]
+    assert [value(args, "trainer.seed") for _, args in trains] == ["0", "1", "2"]
+    assert len({value(args, "data.train") for _, args in trains}) == 1  # the same pairs every epoch
+    ran.clear()
+    assert three.sft_real(start) == runs / "sft-real" / "model"
+    assert not [name for name, args in ran if args[0] == "train"]  # a resume trains nothing again
+
+    ran.clear()
+    Recorded(tmp_path / "one", quick=True, threads=1, mix="real").sft_real(start)
+    assert [name for name, args in ran if args[0] == "train"] == ["train-sft-real"]
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", crop_size=112,
+               previous_rate=0.0, tracker_factor=None, synthetic_model=None)
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "sft_epochs", 1, 2)
+    assert reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1).sft_epochs == 1
+    assert "one or more is needed" in refusal(tmp_path, "--sft-epochs", "0")
