@@ -5,7 +5,7 @@
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
                                      [--crop-size 112] [--previous-rate 0] [--tracker-factor F]
-                                     [--sft-epochs 1]
+                                     [--sft-epochs 2]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -145,7 +145,7 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
                  loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
-                 tracker_factor: float | None = None, sft_epochs: int = 1):
+                 tracker_factor: float | None = None, sft_epochs: int = 2):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
@@ -931,9 +931,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracker-factor", type=float, default=None,
                         help="cut the real stages' templates (and --previous-rate crops) centred at this factor, as "
                              "the tracker does (build-pairs --tracker-factor; default: drawn like search crops)")
-    parser.add_argument("--sft-epochs", type=int, default=1,
+    parser.add_argument("--sft-epochs", type=int, default=2,
                         help="runs of the real SFT recipe, each from the previous one's model on the pairs in another "
-                             "order (default 1)")
+                             "order (default: the packaged model's 2)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")

@@ -17,10 +17,10 @@ from r1track.tiny import QWEN2_ADDED_TOKENS
 from r1track.training.pairs import grounding_answer
 
 # The shipped model on the 8 held-out synthetic sequences below (seed 20, 40 frames; never used in
-# training or selection), measured when it was installed: AO 0.607 where the static box scores 0.439, no
-# parse failure; mean IoU of the boxes grounded from the text descriptions 0.230 (a guessed box: ~0.01).
+# training or selection), measured when it was installed: AO 0.623 where the static box scores 0.439, no
+# parse failure; mean IoU of the boxes grounded from the text descriptions 0.219 (a guessed box: ~0.01).
 # On the first 40 frames of the real held-out sequences (REAL_HELD_OUT, scripts/reproduce_nano.py):
-# AO 0.400, static box 0.087, KCF 0.230 (benchmarks/nano_floors.py prints them). The floors leave room
+# AO 0.428, static box 0.087, KCF 0.230 (benchmarks/nano_floors.py prints them). The floors leave room
 # for float differences across CPUs (one flipped digit can change a trajectory), not for a worse model.
 SHIPPED_MIN_AO = 0.52
 SHIPPED_MARGIN_OVER_STATIC = 0.08
@@ -28,7 +28,7 @@ SHIPPED_MIN_GROUNDING_IOU = 0.08
 REAL_HELD_OUT = ("dtb_Surfing06", "otb_Biker", "spbacf_Biker", "uav_car14", "uav_group2_2", "uav_person12_1",
                  "uav_wakeboard10")
 REAL_FRAMES = 40
-REAL_MIN_AO = 0.36
+REAL_MIN_AO = 0.38
 
 
 @pytest.fixture(scope="module")

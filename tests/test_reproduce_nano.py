@@ -251,7 +251,7 @@ def test_each_further_sft_epoch_starts_from_the_previous_ones_model_with_the_pai
     assert not [name for name, args in ran if args[0] == "train"]  # a resume trains nothing again
 
     ran.clear()
-    Recorded(tmp_path / "one", quick=True, threads=1, mix="real").sft_real(start)
+    Recorded(tmp_path / "one", quick=True, threads=1, mix="real", sft_epochs=1).sft_real(start)
     assert [name for name, args in ran if args[0] == "train"] == ["train-sft-real"]
     old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", crop_size=112,
                previous_rate=0.0, tracker_factor=None, synthetic_model=None)
