@@ -1,6 +1,7 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
 early stopping stops each GRPO run, the real stages at another crop size, and
-their search crops around the previous frame's box and templates cut as the tracker cuts them."""
+their search crops around the previous frame's box and templates cut as the tracker cuts them, and the
+real SFT's epochs."""
 
 from __future__ import annotations
 
