@@ -358,8 +358,7 @@ class Pipeline:
         the last in ``runs/sft-real``."""
         pairs = self.mixed_pairs("sft-real", self.mix.sft, 0, self.real_options(SYNTH_MIX_OPTIONS))
         model = start
-        for epoch in range(1, self.sft_epochs + 1):
-            run = self.work / "runs" / ("sft-real" if epoch == self.sft_epochs else f"sft-real-epoch{epoch}")
+        for epoch, run in enumerate(sft_real_runs(self.work, self.sft_epochs), start=1):
             if not (run / "model" / "config.json").is_file():
                 self.r1track(f"train-{run.name}", "train", "sft", "--config", ROOT / "recipes" / "nano-sft-real.yaml",
                              "--output-dir", run, "--overwrite", f"model.name_or_path={model}", train_data(pairs),
@@ -755,6 +754,12 @@ def table(scores: dict) -> str:
     return "\n".join(lines)
 
 
+def sft_real_runs(work: Path, epochs: int) -> list[Path]:
+    """The real SFT's run folders in training order: ``runs/sft-real-epochK`` for the earlier epochs, the last
+    one ``runs/sft-real`` (what the GRPO stages start from)."""
+    return [work / "runs" / ("sft-real" if e == epochs else f"sft-real-epoch{e}") for e in range(1, epochs + 1)]
+
+
 def _history(run: Path) -> list[dict]:
     path = run / "log_history.json"
     return json.loads(path.read_text()) if path.is_file() else []
@@ -765,10 +770,24 @@ def _series(history: list[dict], key: str):
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: dict | None = None) -> list[Path]:
+def _in_sequence(runs: list[Path], key: str) -> list[tuple[list, list]]:
+    """Each run's ``key`` series on one step axis, the runs one after the other (SFT rounds or epochs,
+    closed-loop rounds); a key starting with ``/`` is matched as a suffix (``rewards/<name>/mean_iou``)."""
+    parts, offset = [], 0
+    for run in runs:
+        history = _history(run)
+        k = next((k for h in history for k in h if k.endswith(key)), key) if key.startswith("/") else key
+        steps, values = _series(history, k)
+        parts.append(([offset + v for v in steps], values))
+        offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
+    return parts
+
+
+def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: dict | None = None,
+           sft_epochs: int = 1) -> list[Path]:
     """Learning curves: SFT loss and validation AO; GRPO reward, IoU and KL per seed (real stages: the
-    reference and closed-loop runs, closed-loop rounds one after the other, a dot where ``stops`` stopped
-    each run)."""
+    real SFT's ``sft_epochs`` epochs, the reference and closed-loop runs, closed-loop rounds one after the
+    other, a dot where ``stops`` stopped each run)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -776,16 +795,13 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: d
 
     written = []
     if real:
-        return [real_curves(work, seeds, out, plt, stops or {})]
+        return [real_curves(work, seeds, out, plt, stops or {}, sft_epochs)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, title in zip(axes, ("loss", "mean_token_accuracy", "val/ao"),
                               ("SFT loss (answer tokens)", "SFT token accuracy", "SFT validation AO (6 seqs)")):
-        offset = 0  # the rounds one after the other on one step axis
-        for name, *_ in SFT_ROUNDS:
-            history = _history(work / "runs" / name)
-            steps, values = _series(history, key)
-            ax.plot([offset + s for s in steps], values, marker="." if key == "val/ao" else None, label=name)
-            offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
+        names = [name for name, *_ in SFT_ROUNDS]
+        for name, (steps, values) in zip(names, _in_sequence([work / "runs" / n for n in names], key), strict=True):
+            ax.plot(steps, values, marker="." if key == "val/ao" else None, label=name)
         ax.legend()
         ax.set_title(title)
         ax.set_xlabel("optimiser step")
@@ -815,12 +831,14 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: d
     return written
 
 
-def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Path:
+def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict, sft_epochs: int) -> Path:
     import numpy as np
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    steps, loss = _series(_history(work / "runs" / "sft-real"), "loss")
-    axes[0].plot(steps, loss)
+    for epoch, (steps, loss) in enumerate(_in_sequence(sft_real_runs(work, sft_epochs), "loss"), start=1):
+        axes[0].plot(steps, loss, label=f"epoch {epoch}" if sft_epochs > 1 else None)
+    if sft_epochs > 1:
+        axes[0].legend(fontsize=7)
     axes[0].set_title("SFT on real + synthetic pairs: loss")
     for ax, key, title in ((axes[1], "reward", "GRPO mean reward"), (axes[2], "/mean_iou", "GRPO mean IoU of samples")):
         for variant, colour in (("ref", "C0"), ("loop", "C1")):
@@ -828,14 +846,8 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict) -> Pa
             for s in seeds:
                 runs = [work / "runs" / f"grpo-ref-seed{s}"] if variant == "ref" else \
                     [work / "runs" / f"grpo-loop-seed{s}-r{r}" for r in range(1, LOOP_ROUNDS + 1)]
-                xs, ys, offset = [], [], 0
-                for run in runs:
-                    history = _history(run)
-                    k = next((k for h in history for k in h if k.endswith(key)), key) if key.startswith("/") else key
-                    x, y = _series(history, k)
-                    xs += [offset + v for v in x]
-                    ys += y
-                    offset += max((h["step"] for h in history if h.get("step") is not None), default=0)
+                parts = _in_sequence(runs, key)
+                xs, ys = [v for x, _ in parts for v in x], [v for _, y in parts for v in y]
                 ax.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
                 if (stop := stops.get(f"grpo-{variant}-seed{s}")) and xs:
                     k = int(np.argmin(np.abs(np.array(xs) - int(stop["step"]))))  # the logged step nearest it
@@ -1020,7 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
     result["timings_s"] = p.timings
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    pngs = curves(work, args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"))
+    pngs = curves(work, args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"),
+                  sft_epochs=p.sft_epochs)
     if result.get("otb"):
         print("OTB:", json.dumps(result["otb"]))
     print(f"report: {report / 'results.json'}, {', '.join(str(x) for x in pngs)}; {result['total_s'] / 60:.1f} min")

@@ -250,6 +250,10 @@ def test_each_further_sft_epoch_starts_from_the_previous_ones_model_with_the_pai
     ran.clear()
     assert three.sft_real(start) == runs / "sft-real" / "model"
     assert not [name for name, args in ran if args[0] == "train"]  # a resume trains nothing again
+    for k, run in enumerate(reproduce.sft_real_runs(tmp_path / "w", 3)):  # the curves: epochs one after another
+        (run / "log_history.json").write_text(json.dumps([{"step": 5, "loss": k + 1.0}, {"step": 10, "loss": k + 0.5}]))
+    assert reproduce._in_sequence(reproduce.sft_real_runs(tmp_path / "w", 3), "loss") == [
+        ([5, 10], [1.0, 0.5]), ([15, 20], [2.0, 1.5]), ([25, 30], [3.0, 2.5])]
 
     ran.clear()
     Recorded(tmp_path / "one", quick=True, threads=1, mix="real", sft_epochs=1).sft_real(start)
