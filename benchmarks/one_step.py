@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from reproduce_nano import training_sequences  # noqa: E402
 
 from r1track.boxes import iou  # noqa: E402
-from r1track.errors import R1TrackError  # noqa: E402
+from r1track.errors import exit_status  # noqa: E402
 from r1track.trackers.mllm import factory  # noqa: E402
 
 FRAMES_PER_SEQUENCE = 12
@@ -89,8 +89,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except R1TrackError as e:  # bad input: one line, not a traceback
-        print(f"one_step.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(exit_status(main, "one_step.py"))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import reproduce_nano as reproduce  # noqa: E402
 
-from r1track.errors import R1TrackError  # noqa: E402
+from r1track.errors import R1TrackError, exit_status  # noqa: E402
 
 WEIGHTS = "model.safetensors"
 
@@ -81,8 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except R1TrackError as e:  # bad input: one line, not a traceback
-        print(f"soup.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(exit_status(main, "soup.py"))

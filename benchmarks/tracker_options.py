@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from reproduce_nano import training_sequences  # noqa: E402
 
 from r1track import datasets, evaluation, results  # noqa: E402
-from r1track.errors import R1TrackError  # noqa: E402
+from r1track.errors import exit_status  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
 from r1track.trackers import tracker_factory  # noqa: E402
 from r1track.trackers.mllm import TRACKER_OPTIONS  # noqa: E402
@@ -91,8 +91,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except R1TrackError as e:  # bad input: one line, not a traceback
-        print(f"tracker_options.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(exit_status(main, "tracker_options.py"))

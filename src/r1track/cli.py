@@ -9,7 +9,7 @@ import importlib
 import sys
 import warnings
 
-from r1track.errors import DataWarning, R1TrackError
+from r1track.errors import DataWarning, R1TrackError, exit_status
 
 # sub-command -> (module, one-line help); modules are imported only when their command runs,
 # so `r1track synth` never pays for importing torch.
@@ -119,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = functools.partial(_show_warning, argv[0], warnings.showwarning)
         try:
-            return module.run(args) or 0
-        except R1TrackError as e:
-            print(f"r1track {argv[0]}: error: {e}", file=sys.stderr)
-            return 2
+            return exit_status(lambda: module.run(args) or 0, f"r1track {argv[0]}")
         except KeyboardInterrupt:
             print(f"r1track {argv[0]}: interrupted", file=sys.stderr)
             return 130

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Callable
 
 
 class R1TrackError(Exception):
     """Base class: the CLI prints these as one clear line and exits with status 2."""
+
+
+def exit_status(main: Callable[[], int], prog: str) -> int:
+    """``main()``'s exit status; bad input (an ``R1TrackError``) as one line ``prog: error: ...`` on stderr
+    and status 2, never a traceback. The CLI's and the scripts' one way of saying so."""
+    try:
+        return main()
+    except R1TrackError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
 
 
 class DataError(R1TrackError):
