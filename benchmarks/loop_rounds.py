@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reproduce_nano import LOOP_ROUNDS, Pipeline, drift_diagnostics, pool_by_frame  # noqa: E402
+from reproduce_nano import Pipeline, drift_diagnostics, pool_by_frame, recorded_settings  # noqa: E402
 
 from r1track import evaluation  # noqa: E402
 from r1track.metrics import score_got10k  # noqa: E402
@@ -35,11 +35,11 @@ def main() -> int:
     args = parser.parse_args()
     work = args.work.resolve()
     runs = work / "runs"
+    pipeline = Pipeline.from_settings(work, recorded_settings(work), threads=2)
     models = {"sft-real": runs / "sft-real" / "model"}
     for s in args.seeds:
         models.update({f"loop-seed{s}-r{r}": runs / f"grpo-loop-seed{s}-r{r}" / "model"
-                       for r in range(1, LOOP_ROUNDS + 1)})
-    pipeline = Pipeline(work, quick=False, threads=2)
+                       for r in range(1, pipeline.loop_rounds + 1)})
     pooled = {"real", "mot"} <= set(args.sets)
     print(f"{'model':<16}" + "".join(f"{f'{name}: AO / lost / area':>30}" for name in args.sets)
           + (f"{'real+mot AO':>14}" if pooled else ""))

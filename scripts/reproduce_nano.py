@@ -5,7 +5,7 @@
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
                                      [--crop-size 112] [--previous-rate 0] [--tracker-factor F]
-                                     [--sft-epochs 2]
+                                     [--sft-epochs 2] [--grpo-steps 60]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -36,9 +36,11 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
 8. From that SFT model, once per seed, side by side: reference GRPO (GT-jittered pairs,
    ``recipes/nano-grpo.yaml``, 60 steps) and closed-loop GRPO (3 rounds of: the current policy tracks
    the training sequences, ``build-pairs --from-rollouts`` turns its own search crops into pairs, 20
-   GRPO steps on that round's pairs, or with ``--loop-pool all`` on every round's so far). Early
-   stopping (``--stop val``, the default): each run stops at the step (20, 40 or 60: the reference run's
-   checkpoints, the closed-loop rounds' models) with the highest validation AO; ``--stop last``: at 60.
+   GRPO steps on that round's pairs, or with ``--loop-pool all`` on every round's so far);
+   ``--grpo-steps N`` (a multiple of 20) gives both variants N steps (N / 20 closed-loop rounds). Early
+   stopping (``--stop val``, the default): each run stops at the step (20, 40, 60, ...: the reference
+   run's checkpoints, the closed-loop rounds' models) with the highest validation AO; ``--stop last``: at
+   its last step.
    ``--crop-size N`` (default 112, the synthetic model's) trains and tracks the real stages with N-px
    crops ((N/28)^2 visual tokens per image, the same weights): the synthetic model set to N-px crops
    (``WORK/runs/synthetic-N``) starts the real SFT, and every real pair set is built at N px.
@@ -134,9 +136,10 @@ MIXES = {
     "real+paste": Mix(dict(got=8000, mot=4000, paste=4000, synth=4000),
                       dict(got=2000, mot=1000, paste=500, synth=500), ("got", "mot", "paste-loop")),
 }
-# closed-loop GRPO: rounds of (rollouts of the current policy -> GRPO steps), 60 steps in all like the
-# reference GRPO runs; half of each round's pool are GT-jittered pairs of the same sequences
-LOOP_ROUNDS = 3  # of FULL["loop_steps"] steps each
+# closed-loop GRPO: rounds of (rollouts of the current policy -> FULL["loop_steps"] GRPO steps), as many
+# steps in all as the reference GRPO runs (--grpo-steps); half of each round's pool are GT-jittered pairs of
+# the same sequences
+GRPO_STEPS = 60  # the packaged model's: 3 closed-loop rounds
 SYNTH_COMPARED = 40  # synthetic held-out sequences every model is compared on (the shipped one: all 120)
 ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-batch-size", "20",
                    "--jittered-rate", "0.5", "--rollout-device", "cpu"]
@@ -145,12 +148,13 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
                  loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
-                 tracker_factor: float | None = None, sft_epochs: int = 2):
+                 tracker_factor: float | None = None, sft_epochs: int = 2, grpo_steps: int = GRPO_STEPS):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
         self.previous_rate, self.tracker_factor, self.sft_epochs = previous_rate, tracker_factor, sft_epochs
+        self.grpo_steps, self.loop_rounds = grpo_steps, grpo_steps // FULL["loop_steps"]
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -165,7 +169,7 @@ class Pipeline:
         """The pipeline that a work folder's options describe (as ``main`` records them in ``pipeline.json``)."""
         return cls(work, settings["quick"], threads, settings["mix"], settings["loop_kl"], settings["loop_pool"],
                    settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"],
-                   settings["sft_epochs"])
+                   settings["sft_epochs"], settings["grpo_steps"])
 
     def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
@@ -381,7 +385,7 @@ class Pipeline:
         runs = {s: self.work / "runs" / f"grpo-ref-seed{s}" for s in seeds}
         save = ("trainer.save_strategy=steps", f"trainer.save_steps={self.cfg['loop_steps']}",
                 "trainer.save_only_model=true") if self.stop == "val" else ()
-        self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s, extra=save)
+        self.parallel({f"train-grpo-ref-seed{s}": self._grpo_args(run, sft, pairs, s, self.grpo_steps, save)
                        for s, run in runs.items() if not (run / "model" / "config.json").is_file()})
         return {s: run / "model" for s, run in runs.items()}
 
@@ -392,7 +396,7 @@ class Pipeline:
         The pool holds the latest round's rollouts (``loop_pool="latest"``) or every round's so far (``"all"``:
         DAgger's aggregation, so one round's bias does not alone set the next round's correction)."""
         current = {s: sft for s in seeds}
-        for r in range(1, LOOP_ROUNDS + 1):
+        for r in range(1, self.loop_rounds + 1):
             runs = {s: self.work / "runs" / f"grpo-loop-seed{s}-r{r}" for s in seeds}
             todo = [s for s in seeds if not (runs[s] / "model" / "config.json").is_file()]
             builds = {}
@@ -425,7 +429,7 @@ class Pipeline:
         steps = sorted(int(c.name.split("-")[1]) for c in ref.glob("checkpoint-*"))
         points = {f"grpo-ref-seed{seed}-step{k}": ref / f"checkpoint-{k}" for k in steps if k < last}
         points[f"grpo-ref-seed{seed}-step{last}"] = ref / "model"
-        for r in range(1, LOOP_ROUNDS + 1):
+        for r in range(1, self.loop_rounds + 1):
             points[f"grpo-loop-seed{seed}-step{r * self.cfg['loop_steps']}"] = \
                 self.work / "runs" / f"grpo-loop-seed{seed}-r{r}" / "model"
         return points
@@ -784,7 +788,7 @@ def _in_sequence(runs: list[Path], key: str) -> list[tuple[list, list]]:
 
 
 def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: dict | None = None,
-           sft_epochs: int = 1) -> list[Path]:
+           sft_epochs: int = 1, loop_rounds: int = GRPO_STEPS // FULL["loop_steps"]) -> list[Path]:
     """Learning curves: SFT loss and validation AO; GRPO reward, IoU and KL per seed (real stages: the
     real SFT's ``sft_epochs`` epochs, the reference and closed-loop runs, closed-loop rounds one after the
     other, a dot where ``stops`` stopped each run)."""
@@ -795,7 +799,7 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: d
 
     written = []
     if real:
-        return [real_curves(work, seeds, out, plt, stops or {}, sft_epochs)]
+        return [real_curves(work, seeds, out, plt, stops or {}, sft_epochs, loop_rounds)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, title in zip(axes, ("loss", "mean_token_accuracy", "val/ao"),
                               ("SFT loss (answer tokens)", "SFT token accuracy", "SFT validation AO (6 seqs)")):
@@ -831,7 +835,8 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: d
     return written
 
 
-def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict, sft_epochs: int) -> Path:
+def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict, sft_epochs: int,
+                loop_rounds: int) -> Path:
     import numpy as np
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -845,7 +850,7 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict, sft_e
             curves = []  # one per seed, thin; their mean thick (closed-loop rounds one after the other)
             for s in seeds:
                 runs = [work / "runs" / f"grpo-ref-seed{s}"] if variant == "ref" else \
-                    [work / "runs" / f"grpo-loop-seed{s}-r{r}" for r in range(1, LOOP_ROUNDS + 1)]
+                    [work / "runs" / f"grpo-loop-seed{s}-r{r}" for r in range(1, loop_rounds + 1)]
                 parts = _in_sequence(runs, key)
                 xs, ys = [v for x, _ in parts for v in x], [v for _, y in parts for v in y]
                 ax.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
@@ -871,15 +876,15 @@ def real_curves(work: Path, seeds: list[int], out: Path, plt, stops: dict, sft_e
 
 def recorded_settings(work: Path) -> dict:
     """The options recorded in ``WORK/pipeline.json``; folders recorded before --stop / --crop-size /
-    --previous-rate / --tracker-factor / --sft-epochs were stopped at the last step, with 112-px crops, jittered
-    crops only and one SFT epoch."""
+    --previous-rate / --tracker-factor / --sft-epochs / --grpo-steps were stopped at the last step, with 112-px
+    crops, jittered crops only, one SFT epoch and 60 GRPO steps."""
     from r1track.errors import R1TrackError
 
     if not (work / "pipeline.json").is_file():
         raise R1TrackError(f"{work}: not a reproduce_nano.py work folder (no pipeline.json)")
     made = json.loads((work / "pipeline.json").read_text())
     return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, "sft_epochs": 1,
-            **made}
+            "grpo_steps": GRPO_STEPS, **made}
 
 
 def settings_conflict(work: Path, settings: dict) -> str | None:
@@ -932,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="closed-loop GRPO's prompts: the latest round's rollouts (the packaged model's) or "
                              "every round's so far (DAgger)")
     parser.add_argument("--stop", choices=("val", "last"), default="val",
-                        help="where each GRPO run stops: at the step (20, 40, 60) with the highest validation AO "
+                        help="where each GRPO run stops: at the step (20, 40, 60, ...) with the highest validation AO "
                              "(early stopping) or after its last step")
     parser.add_argument("--crop-size", type=int, default=NANO_CROP_SIZE,
                         help="crop size (px, a multiple of 28) the real stages train and track with (default: the "
@@ -946,6 +951,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sft-epochs", type=int, default=2,
                         help="runs of the real SFT recipe, each from the previous one's model on the pairs in another "
                              "order (default: the packaged model's 2)")
+    parser.add_argument("--grpo-steps", type=int, default=GRPO_STEPS,
+                        help=f"GRPO steps of each real-stage run, a multiple of {FULL['loop_steps']} (the closed loop's round; "
+                             f"default: the packaged model's {GRPO_STEPS})")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -969,13 +977,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--tracker-factor {args.tracker_factor}: a positive factor is needed")
     if args.sft_epochs < 1:
         parser.error(f"--sft-epochs {args.sft_epochs}: one or more is needed")
+    if args.grpo_steps < 1 or args.grpo_steps % FULL["loop_steps"]:
+        parser.error(f"--grpo-steps {args.grpo_steps}: a positive multiple of {FULL['loop_steps']} is needed")
     if not args.synthetic_only and not REAL.is_dir():
         parser.error(f"the real stages need {REAL} (or pass --synthetic-only)")
     if args.fresh and work.exists():
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
                     crop_size=args.crop_size, previous_rate=args.previous_rate, tracker_factor=args.tracker_factor,
-                    sft_epochs=args.sft_epochs,
+                    sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
@@ -1033,7 +1043,7 @@ def main(argv: list[str] | None = None) -> int:
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     pngs = curves(work, args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"),
-                  sft_epochs=p.sft_epochs)
+                  sft_epochs=p.sft_epochs, loop_rounds=p.loop_rounds)
     if result.get("otb"):
         print("OTB:", json.dumps(result["otb"]))
     print(f"report: {report / 'results.json'}, {', '.join(str(x) for x in pngs)}; {result['total_s'] / 60:.1f} min")

@@ -174,6 +174,28 @@ def refusal(tmp_path, *args: str) -> str:
     return proc.stderr.strip().splitlines()[-1]
 
 
+def recording(reproduce, ran: list) -> type:
+    """A pipeline that records its ``r1track`` commands in ``ran`` instead of running them; a training command
+    leaves its model's config, so later steps find it."""
+
+    class Recorded(reproduce.Pipeline):
+        def parallel(self, commands):
+            for name, args in commands.items():
+                args = [str(a) for a in args]
+                ran.append((name, args))
+                if args[0] == "train":
+                    model = Path(args[args.index("--output-dir") + 1]) / "model"
+                    model.mkdir(parents=True)
+                    (model / "config.json").write_text("{}")
+
+    return Recorded
+
+
+def option(args: list[str], key: str) -> str:
+    """The value of a ``key=value`` override in a command's arguments."""
+    return next(a.split("=", 1)[1] for a in args if a.startswith(key + "="))
+
+
 def test_a_folder_recorded_before_the_crop_size_option_resumes_at_112_px(reproduce, tmp_path):
     old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", synthetic_model=None)
     assert_old_folders_resume_with(reproduce, tmp_path, old, "crop_size", 112, 224)
@@ -223,30 +245,17 @@ def test_each_further_sft_epoch_starts_from_the_previous_ones_model_with_the_pai
     reproduce, tmp_path
 ):
     ran = []
-
-    class Recorded(reproduce.Pipeline):
-        """Records the ``r1track`` commands instead of running them; a training command leaves its model."""
-
-        def parallel(self, commands):
-            for name, args in commands.items():
-                args = [str(a) for a in args]
-                ran.append((name, args))
-                if args[0] == "train":
-                    model = Path(args[args.index("--output-dir") + 1]) / "model"
-                    model.mkdir(parents=True)
-                    (model / "config.json").write_text("{}")
-
+    Recorded = recording(reproduce, ran)
     start = tmp_path / "synthetic"
     runs = tmp_path / "w" / "runs"
     three = Recorded(tmp_path / "w", quick=True, threads=1, mix="real", sft_epochs=3)
     assert three.sft_real(start) == runs / "sft-real" / "model"
     trains = [(name, args) for name, args in ran if args[0] == "train"]
     assert [name for name, _ in trains] == ["train-sft-real-epoch1", "train-sft-real-epoch2", "train-sft-real"]
-    value = lambda args, key: next(a.split("=", 1)[1] for a in args if a.startswith(key + "="))  # noqa: E731
-    assert [value(args, "model.name_or_path") for _, args in trains] == [
+    assert [option(args, "model.name_or_path") for _, args in trains] == [
         str(start), str(runs / "sft-real-epoch1" / "model"), str(runs / "sft-real-epoch2" / "model")]
-    assert [value(args, "trainer.seed") for _, args in trains] == ["0", "1", "2"]
-    assert len({value(args, "data.train") for _, args in trains}) == 1  # the same pairs every epoch
+    assert [option(args, "trainer.seed") for _, args in trains] == ["0", "1", "2"]
+    assert len({option(args, "data.train") for _, args in trains}) == 1  # the same pairs every epoch
     ran.clear()
     assert three.sft_real(start) == runs / "sft-real" / "model"
     assert not [name for name, args in ran if args[0] == "train"]  # a resume trains nothing again
@@ -263,3 +272,25 @@ def test_each_further_sft_epoch_starts_from_the_previous_ones_model_with_the_pai
     assert_old_folders_resume_with(reproduce, tmp_path, old, "sft_epochs", 1, 2)
     assert reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1).sft_epochs == 1
     assert "one or more is needed" in refusal(tmp_path, "--sft-epochs", "0")
+
+
+def test_grpo_steps_set_the_reference_runs_length_and_the_closed_loops_rounds(reproduce, tmp_path):
+    ran = []
+    five = recording(reproduce, ran)(tmp_path / "w", quick=False, threads=1, mix="real", grpo_steps=100)
+    sft = tmp_path / "sft"
+    assert five.grpo_closed_loop(sft, [1]) == {1: tmp_path / "w" / "runs" / "grpo-loop-seed1-r5" / "model"}
+    trains = [args for name, args in ran if args[0] == "train"]
+    rollouts = [args for name, args in ran if args[0] == "build-pairs" and args[-1] == "--overwrite"]
+    assert [option(args, "model.name_or_path") for args in trains] == [
+        str(sft), *(str(tmp_path / "w" / "runs" / f"grpo-loop-seed1-r{r}" / "model") for r in (1, 2, 3, 4))]
+    assert {option(args, "trainer.max_steps") for args in trains} == {"20"}  # 5 rounds of 20 steps
+    assert [args[args.index("--from-rollouts") + 1] for args in rollouts][::2] == [
+        option(args, "model.name_or_path") for args in trains]  # each round's rollouts: the policy it trains
+    reference = five._grpo_args(tmp_path / "ref", sft, [], 0, five.grpo_steps)
+    assert option([str(a) for a in reference], "trainer.max_steps") == "100"
+    assert [k for k in five.stopping_points(1) if "loop" in k] == [f"grpo-loop-seed1-step{k}" for k in (20, 40, 60, 80, 100)]
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", crop_size=112,
+               previous_rate=0.0, tracker_factor=None, sft_epochs=2, synthetic_model=None)
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "grpo_steps", 60, 100)
+    assert reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1).loop_rounds == 3
+    assert "a positive multiple of 20" in refusal(tmp_path, "--grpo-steps", "50")
