@@ -787,8 +787,8 @@ def _in_sequence(runs: list[Path], key: str) -> list[tuple[list, list]]:
     return parts
 
 
-def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: dict | None = None,
-           sft_epochs: int = 1, loop_rounds: int = GRPO_STEPS // FULL["loop_steps"]) -> list[Path]:
+def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: dict | None = None, *,
+           sft_epochs: int, loop_rounds: int) -> list[Path]:
     """Learning curves: SFT loss and validation AO; GRPO reward, IoU and KL per seed (real stages: the
     real SFT's ``sft_epochs`` epochs, the reference and closed-loop runs, closed-loop rounds one after the
     other, a dot where ``stops`` stopped each run)."""
