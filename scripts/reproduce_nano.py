@@ -5,7 +5,7 @@
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
                                      [--crop-size 112] [--previous-rate 0] [--tracker-factor F]
-                                     [--sft-epochs 2] [--grpo-steps 60]
+                                     [--sft-epochs 2] [--grpo-steps 60] [--validation val|val+real-train]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -40,7 +40,9 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    ``--grpo-steps N`` (a multiple of 20) gives both variants N steps (N / 20 closed-loop rounds). Early
    stopping (``--stop val``, the default): each run stops at the step (20, 40, 60, ...: the reference
    run's checkpoints, the closed-loop rounds' models) with the highest validation AO; ``--stop last``: at
-   its last step.
+   its last step. ``--validation val+real-train``: validation AO is the pasted set's pooled by frame with
+   the real training sequences tracked from their first box (``real-train``: paired frames, but not the
+   tracking loop's own drift), for early stopping and ``--install best`` alike.
    ``--crop-size N`` (default 112, the synthetic model's) trains and tracks the real stages with N-px
    crops ((N/28)^2 visual tokens per image, the same weights): the synthetic model set to N-px crops
    (``WORK/runs/synthetic-N``) starts the real SFT, and every real pair set is built at N px.
@@ -55,7 +57,7 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    frames, recovery, box size); ``WORK/report``.
 
 ``--install MODEL`` copies an evaluated model (``sft-real``, ``grpo-loop-seed0``, ...; ``best``: the one
-with the highest validation AO, never a held-out figure) to
+with the highest validation AO (``--validation``), never a held-out figure) to
 ``src/r1track/assets/nano`` (the packaged default) and scores it on all 120 synthetic held-out sequences;
 finally the installed model tracks the real OTB sequences (``../shared/data/otb``). ``--quick`` shrinks
 every step to a smoke test of the pipeline (numbers meaningless).
@@ -114,6 +116,9 @@ MOT_TRAIN, MOT_HELD_OUT = "PETS09-S2L1", "TUD-Stadtmitte"
 REAL_PAIR_OPTIONS = [*GRPO_PAIR_OPTIONS, "--absent-rate", "0.1", "--photometric", "0.5"]
 REAL_SOURCES = dict.fromkeys(("got", "mot", "paste"), REAL_PAIR_OPTIONS)
 SYNTH_MIX_OPTIONS = [*SFT_PAIR_OPTIONS, "--absent-rate", "0.1"]
+# what early stopping and --install best rank models by: the pasted validation set alone, or pooled by frame
+# with the real training sequences tracked from their first box (benchmarks/validation_sets.py)
+VALIDATIONS = {"val": ("val",), "val+real-train": ("val", "real-train")}
 
 
 @dataclass(frozen=True)
@@ -148,13 +153,15 @@ ROLLOUT_OPTIONS = ["--rollout-runs", "1", "--rollout-frames", "30", "--rollout-b
 class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
                  loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
-                 tracker_factor: float | None = None, sft_epochs: int = 2, grpo_steps: int = GRPO_STEPS):
+                 tracker_factor: float | None = None, sft_epochs: int = 2, grpo_steps: int = GRPO_STEPS,
+                 validation: str = "val"):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
         self.previous_rate, self.tracker_factor, self.sft_epochs = previous_rate, tracker_factor, sft_epochs
         self.grpo_steps, self.loop_rounds = grpo_steps, grpo_steps // FULL["loop_steps"]
+        self.validation = validation
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -169,7 +176,7 @@ class Pipeline:
         """The pipeline that a work folder's options describe (as ``main`` records them in ``pipeline.json``)."""
         return cls(work, settings["quick"], threads, settings["mix"], settings["loop_kl"], settings["loop_pool"],
                    settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"],
-                   settings["sft_epochs"], settings["grpo_steps"])
+                   settings["sft_epochs"], settings["grpo_steps"], settings["validation"])
 
     def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
@@ -314,13 +321,19 @@ class Pipeline:
     def evaluation_sets(self) -> dict[str, list]:
         """Held-out sets: real sequences, the MOT video's identities, synthetic, and sequences pasted from the
         held-out part only (more held-out states, lower variance); and the validation set ``val`` (pasted from
-        the training part, never paired) that ``--install best`` selects by."""
-        return {"real": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
+        the training part, never paired) that ``--install best`` selects by, and with ``--validation
+        val+real-train`` the real training sequences (``real-train``, not held out) that it is pooled with."""
+        sets = {"real": ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
                          ",".join(HELD_OUT)],
                 "mot": ["--dataset", "mot", "--root", REAL / "mot" / MOT_HELD_OUT],
                 "synth": ["--dataset", "got10k", "--root", self.work / "synth", "--split", "val"],
                 "paste": ["--dataset", "got10k", "--root", self.work / "paste-held", "--split", "train"],
                 "val": ["--dataset", "got10k", "--root", self.work / "paste-val", "--split", "train"]}
+        if "real-train" in VALIDATIONS[self.validation]:
+            names = ",".join(s.name for s in training_sequences()["real train"])
+            sets["real-train"] = ["--dataset", "got10k", "--root", REAL / "train", "--split", "train", "--sequences",
+                                  names]
+        return sets
 
     def mixed_pairs(self, name: str, counts: dict[str, int], seed: int, options: dict[str, list]) -> list[Path]:
         """One pair set per source (in parallel), ``WORK/pairs/<name>-<source>``; resumes."""
@@ -437,16 +450,22 @@ class Pipeline:
     def choose_stops(self, seeds: list[int], variants: tuple[str, ...] = ("ref", "loop")) -> dict[str, dict]:
         """Early stopping: every stopping point (of the GRPO ``variants``) tracks the validation set, and each
         run stops at its best (``stops_by_validation``)."""
-        from r1track.metrics import score_got10k
-
         points = {name: model for s in seeds for name, model in self.stopping_points(s).items()
                   if name.split("-")[1] in variants}
-        self.evaluate_sets(points, sets=("val",))
-        val = {name: score_got10k(self.sequences("val"), self.work / "results-val" / name)["overall"]["ao"]
-               for name in points}
-        stops = stops_by_validation(points, val)
-        reuse_stop_results(self.work / "results-val", stops)
+        parts = VALIDATIONS[self.validation]
+        self.evaluate_sets(points, sets=parts)
+        stops = stops_by_validation(points, self.validation_ao(list(points)))
+        for s in parts:
+            reuse_stop_results(self.work / f"results-{s}", stops)
         return stops
+
+    def validation_ao(self, names: list[str]) -> dict[str, float]:
+        """Each tracked model's AO on the validation set, its parts pooled by frame."""
+        from r1track.metrics import score_got10k
+
+        parts = {s: self.sequences(s) for s in VALIDATIONS[self.validation]}
+        return {name: pool_by_frame([score_got10k(seqs, self.work / f"results-{s}" / name)["overall"]
+                                     for s, seqs in parts.items()])["ao"] for name in names}
 
     def loop_pool_parts(self, seed: int, r: int) -> list[Path]:
         """The rollout pair sets that make round ``r``'s pool: that round's, or with ``loop_pool="all"`` every
@@ -654,6 +673,10 @@ def score_sets(p: Pipeline, names: list[str]) -> dict:
                          for n, v in out[set_name].items()}
         p.diagnostics[set_name] = {n: drift_diagnostics(seqs, results / n) for n in out[set_name]}
     out["real+mot"] = {n: pool_by_frame([out[k][n] for k in ("real", "mot") if n in out[k]]) for n in out["real"]}
+    parts = VALIDATIONS[p.validation]
+    if len(parts) > 1:
+        out[p.validation] = {n: pool_by_frame([out[k][n] for k in parts]) for n in out[parts[0]]
+                             if all(n in out[k] for k in parts)}
     return out
 
 
@@ -884,7 +907,7 @@ def recorded_settings(work: Path) -> dict:
         raise R1TrackError(f"{work}: not a reproduce_nano.py work folder (no pipeline.json)")
     made = json.loads((work / "pipeline.json").read_text())
     return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, "sft_epochs": 1,
-            "grpo_steps": GRPO_STEPS, **made}
+            "grpo_steps": GRPO_STEPS, "validation": "val", **made}
 
 
 def settings_conflict(work: Path, settings: dict) -> str | None:
@@ -954,6 +977,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grpo-steps", type=int, default=GRPO_STEPS,
                         help=f"GRPO steps of each real-stage run, a multiple of {FULL['loop_steps']} (the closed loop's round; "
                              f"default: the packaged model's {GRPO_STEPS})")
+    parser.add_argument("--validation", choices=VALIDATIONS, default="val",
+                        help="what early stopping and --install best rank models by: the pasted validation set, or it "
+                             "pooled by frame with the real training sequences tracked from their first box")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -985,7 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
                     crop_size=args.crop_size, previous_rate=args.previous_rate, tracker_factor=args.tracker_factor,
-                    sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps,
+                    sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps, validation=args.validation,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
@@ -1025,8 +1051,8 @@ def main(argv: list[str] | None = None) -> int:
         scores = score_sets(p, ["static", "kcf", "csrt", *real_names])
         shipped = args.install or "sft-real"
         if shipped == "best":  # chosen by the validation set only
-            shipped = args.install = max(real_names[1:], key=lambda n: scores["val"][n]["ao"])
-            print(f"best by validation AO: {shipped}")
+            shipped = args.install = max(real_names[1:], key=lambda n: scores[p.validation][n]["ao"])
+            print(f"best by {p.validation} AO: {shipped}")
         result["real"] = {"scores": scores, "diagnostics": p.diagnostics, "stops": stops,
                           "summary": real_summary(scores, args.seeds, shipped)}
         text = real_table(scores, p.diagnostics)

@@ -1,7 +1,7 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
 early stopping stops each GRPO run, the real stages at another crop size, and
-their search crops around the previous frame's box and templates cut as the tracker cuts them, and the
-real SFT's epochs."""
+their search crops around the previous frame's box and templates cut as the tracker cuts them, the
+real SFT's epochs, and the validation AO that ranks models."""
 
 from __future__ import annotations
 
@@ -294,3 +294,42 @@ def test_grpo_steps_set_the_reference_runs_length_and_the_closed_loops_rounds(re
     assert_old_folders_resume_with(reproduce, tmp_path, old, "grpo_steps", 60, 100)
     assert reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1).loop_rounds == 3
     assert "a positive multiple of 20" in refusal(tmp_path, "--grpo-steps", "50")
+
+
+def test_validation_pools_the_pasted_set_with_the_real_training_sequences_by_frame(reproduce, tmp_path):
+    """Stopping point A tracks the pasted validation sequence perfectly and loses every real training sequence;
+    B the reverse. The pasted set alone stops the run at A; pooled by frame with the real training sequences
+    (ten times the frames), at B. Old folders resume with the pasted set alone."""
+    import numpy as np
+    from tests.conftest import shared
+
+    from r1track import synth
+    from r1track.metrics import score_got10k
+
+    shared("data/real/train", "--validation val+real-train tracks the real training sequences")
+    synth.generate(tmp_path / "paste-val", sequences=1, frames=60, seed=7, split="train", size="160x120",
+                   progress=False)
+    pooled = reproduce.Pipeline(tmp_path, quick=False, threads=1, validation="val+real-train")
+    assert pooled.evaluation_sets()["real-train"][-1] == ",".join(
+        s.name for s in reproduce.training_sequences()["real train"])
+    for set_name in ("val", "real-train"):
+        for seq in pooled.sequences(set_name):
+            truth = np.nan_to_num(seq.gt, nan=1.0)
+            lost = truth + [500.0, 500.0, 0.0, 0.0]
+            for point, boxes in (("A", truth if set_name == "val" else lost), ("B", lost if set_name == "val" else truth)):
+                folder = tmp_path / f"results-{set_name}" / f"grpo-ref-seed0-step{20 if point == 'A' else 40}" / seq.name
+                folder.mkdir(parents=True)
+                np.savetxt(folder / f"{seq.name}_001.txt", boxes, fmt="%.2f", delimiter=",")
+    names = ["grpo-ref-seed0-step20", "grpo-ref-seed0-step40"]
+    points = dict.fromkeys(names, tmp_path)
+    alone = reproduce.Pipeline(tmp_path, quick=False, threads=1)
+    assert reproduce.stops_by_validation(points, alone.validation_ao(names))["grpo-ref-seed0"]["step"] == 20
+    ao = pooled.validation_ao(names)
+    assert reproduce.stops_by_validation(points, ao)["grpo-ref-seed0"]["step"] == 40
+    frames = {s: score_got10k(pooled.sequences(s), tmp_path / f"results-{s}" / names[1])["overall"]["num_frames"]
+              for s in ("val", "real-train")}  # the frames GOT-10k scores (the first and absent ones are not)
+    assert frames["real-train"] > 10 * frames["val"]
+    assert ao[names[1]] == pytest.approx(frames["real-train"] / sum(frames.values()), abs=1e-3)
+    (tmp_path / "pipeline.json").write_text(json.dumps(dict(quick=False, mix="real+paste", loop_kl="round",
+                                                            loop_pool="latest", synthetic_model=None)))
+    assert reproduce.recorded_settings(tmp_path)["validation"] == "val"
