@@ -47,7 +47,7 @@ def scores(p: reproduce.Pipeline, names: list[str]) -> dict[str, dict[str, float
                    for s in (*HELD_OUT, "val", "real-train")}
         out[name] = {s: v["ao"] for s, v in overall.items()}
         out[name]["real+mot"] = reproduce.pool_by_frame([overall[s] for s in HELD_OUT])["ao"]
-        out[name]["val+real-train"] = p.validation_ao([name])[name]
+        out[name]["val+real-train"] = reproduce.pool_by_frame([overall["val"], overall["real-train"]])["ao"]
     return out
 
 
@@ -57,16 +57,15 @@ def spearman(a, b) -> float:
 
 
 def selections(rows: dict[str, dict[str, float]], points: list[str], candidate: str) -> dict:
-    """What ``candidate`` selects among the stopping points: each run's stop, the seed means of each variant's
-    held-out real+mot AO at those stops, and the single best point."""
+    """What ``candidate`` selects among the stopping points: per variant the seed mean and spread of the
+    held-out real+mot AO at each run's stop, and the single best point."""
     stops = reproduce.stops_by_validation(dict.fromkeys(points, Path()), {n: rows[n][candidate] for n in points})
     chosen = {run: f"{run}-step{stop['step']}" for run, stop in stops.items()}
     means = {}
     for variant in ("ref", "loop"):
         held = [rows[point]["real+mot"] for run, point in chosen.items() if run.split("-")[1] == variant]
         means[variant] = (float(np.mean(held)), float(np.max(held) - np.min(held))) if held else None
-    best = max(points, key=lambda n: rows[n][candidate])
-    return {"chosen": chosen, "means": means, "best": best}
+    return {"means": means, "best": max(points, key=lambda n: rows[n][candidate])}
 
 
 def main(argv: list[str] | None = None) -> int:
