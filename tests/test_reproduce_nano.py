@@ -312,15 +312,16 @@ def test_validation_pools_the_pasted_set_with_the_real_training_sequences_by_fra
     pooled = reproduce.Pipeline(tmp_path, quick=False, threads=1, validation="val+real-train")
     assert pooled.evaluation_sets()["real-train"][-1] == ",".join(
         s.name for s in reproduce.training_sequences()["real train"])
+    names = ["grpo-ref-seed0-step20", "grpo-ref-seed0-step40"]  # A, B
     for set_name in ("val", "real-train"):
         for seq in pooled.sequences(set_name):
             truth = np.nan_to_num(seq.gt, nan=1.0)
             lost = truth + [500.0, 500.0, 0.0, 0.0]
-            for point, boxes in (("A", truth if set_name == "val" else lost), ("B", lost if set_name == "val" else truth)):
-                folder = tmp_path / f"results-{set_name}" / f"grpo-ref-seed0-step{20 if point == 'A' else 40}" / seq.name
+            a, b = (truth, lost) if set_name == "val" else (lost, truth)
+            for name, boxes in zip(names, (a, b)):
+                folder = tmp_path / f"results-{set_name}" / name / seq.name
                 folder.mkdir(parents=True)
                 np.savetxt(folder / f"{seq.name}_001.txt", boxes, fmt="%.2f", delimiter=",")
-    names = ["grpo-ref-seed0-step20", "grpo-ref-seed0-step40"]
     points = dict.fromkeys(names, tmp_path)
     alone = reproduce.Pipeline(tmp_path, quick=False, threads=1)
     assert reproduce.stops_by_validation(points, alone.validation_ao(names))["grpo-ref-seed0"]["step"] == 20
