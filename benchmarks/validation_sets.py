@@ -37,20 +37,6 @@ HELD_OUT = ("real", "mot")
 CANDIDATES = ("val", "real-train", "val+real-train")
 
 
-def scores(p: reproduce.Pipeline, names: list[str]) -> dict[str, dict[str, float]]:
-    """{model: {set: AO}} on the held-out and validation sets, and the pooled ones."""
-    from r1track.metrics import score_got10k
-
-    out = {}
-    for name in names:
-        overall = {s: score_got10k(p.sequences(s), p.work / f"results-{s}" / name)["overall"]
-                   for s in (*HELD_OUT, "val", "real-train")}
-        out[name] = {s: v["ao"] for s, v in overall.items()}
-        out[name]["real+mot"] = reproduce.pool_by_frame([overall[s] for s in HELD_OUT])["ao"]
-        out[name]["val+real-train"] = reproduce.pool_by_frame([overall["val"], overall["real-train"]])["ao"]
-    return out
-
-
 def spearman(a, b) -> float:
     ra, rb = (np.argsort(np.argsort(x)).astype(float) for x in (a, b))
     return float(np.corrcoef(ra, rb)[0, 1])
@@ -80,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     points = {name: model for s in args.seeds for name, model in p.stopping_points(s).items()}
     models = {"sft-real": work / "runs" / "sft-real" / "model", **points}
     p.evaluate_sets(models, sets=(*HELD_OUT, "val", "real-train"))
-    rows = scores(p, list(models))
+    by_set = reproduce.score_sets(p, list(models))  # real+mot and val+real-train pooled by frame there
+    rows = {name: {k: by_set[k][name]["ao"] for k in (*CANDIDATES, *HELD_OUT, "real+mot")} for name in models}
 
     columns = (*CANDIDATES, *HELD_OUT, "real+mot")
     print("| model | " + " | ".join(f"{c} AO" for c in columns) + " |")
