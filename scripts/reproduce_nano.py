@@ -4,7 +4,8 @@
     python scripts/reproduce_nano.py [--work build/nano] [--seeds 0 1 2] [--install MODEL|best] [--quick]
                                      [--synthetic-model PATH] [--synthetic-only] [--mix real+paste]
                                      [--loop-kl round|sft] [--loop-pool latest|all] [--stop val|last]
-                                     [--crop-size 112] [--previous-rate 0] [--tracker-factor F]
+                                     [--crop-size 112] [--search-factor 4] [--previous-rate 0]
+                                     [--tracker-factor F]
                                      [--sft-epochs 2] [--grpo-steps 60] [--validation val|val+real-train]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
@@ -46,6 +47,10 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    ``--crop-size N`` (default 112, the synthetic model's) trains and tracks the real stages with N-px
    crops ((N/28)^2 visual tokens per image, the same weights): the synthetic model set to N-px crops
    (``WORK/runs/synthetic-N``) starts the real SFT, and every real pair set is built at N px.
+   ``--search-factor F`` (default 4, the synthetic model's): the real stages track with template and
+   search crops of side F x sqrt(w h) (the start model set to it, ``WORK/runs/synthetic-N-fF``), and every
+   real pair set's context factors are drawn from the synthetic range (2.5-6) scaled by F / 4, so the
+   target fills the crops as it will when tracked.
    ``--previous-rate P``: that share of every real-stage pair set's tracking samples (SFT, reference
    GRPO, the closed loop's GT-jittered half) has its search crop cut around the previous frame's box
    (``build-pairs --previous-rate``: the target's offset is the video's own motion, not the jitter).
@@ -78,8 +83,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from r1track.nano import NANO_CROP_SIZE  # noqa: E402  (the source tree's, as every step runs it)
+from r1track.nano import NANO_CROP_SIZE, NanoSettings  # noqa: E402  (the source tree's, as every step runs it)
 
+NANO_FACTOR = NanoSettings.search_factor  # the synthetic model's template and search factor
 ASSET = ROOT / "src" / "r1track" / "assets" / "nano"
 OTB = ROOT.parent / "shared" / "data" / "otb"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
@@ -154,14 +160,14 @@ class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
                  loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
                  tracker_factor: float | None = None, sft_epochs: int = 2, grpo_steps: int = GRPO_STEPS,
-                 validation: str = "val"):
+                 validation: str = "val", search_factor: float = NANO_FACTOR):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
         self.previous_rate, self.tracker_factor, self.sft_epochs = previous_rate, tracker_factor, sft_epochs
         self.grpo_steps, self.loop_rounds = grpo_steps, grpo_steps // FULL["loop_steps"]
-        self.validation = validation
+        self.validation, self.search_factor = validation, search_factor
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -176,7 +182,7 @@ class Pipeline:
         """The pipeline that a work folder's options describe (as ``main`` records them in ``pipeline.json``)."""
         return cls(work, settings["quick"], threads, settings["mix"], settings["loop_kl"], settings["loop_pool"],
                    settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"],
-                   settings["sft_epochs"], settings["grpo_steps"], settings["validation"])
+                   settings["sft_epochs"], settings["grpo_steps"], settings["validation"], settings["search_factor"])
 
     def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
@@ -352,21 +358,24 @@ class Pipeline:
 
     def real_pair_options(self, options: list) -> list:
         """``build-pairs`` options as the real stages use them: at the crop size, with ``--previous-rate`` and
-        ``--tracker-factor``."""
+        ``--tracker-factor``, and context factors scaled to ``--search-factor``."""
         previous = ["--previous-rate", str(self.previous_rate)] if self.previous_rate else []
         tracker = ["--tracker-factor", str(self.tracker_factor)] if self.tracker_factor else []
-        return [*at_crop(options, self.crop), *previous, *tracker]
+        return [*at_factor(at_crop(options, self.crop), self.search_factor), *previous, *tracker]
 
     def start_model(self, synthetic: Path) -> Path:
-        """The real stages' start: the synthetic model, or with another crop size the same weights set to
-        track with it (``WORK/runs/synthetic-N/model``)."""
+        """The real stages' start: the synthetic model, or with another crop size or search factor the same
+        weights set to track with them (``WORK/runs/synthetic-N[-fF]/model``)."""
         from r1track.nano import read_settings
 
-        if read_settings(synthetic).get("crop_size", NANO_CROP_SIZE) == self.crop:
+        settings = read_settings(synthetic)
+        factor = self.search_factor
+        if settings.get("crop_size", NANO_CROP_SIZE) == self.crop and settings.get("search_factor", NANO_FACTOR) == factor:
             return synthetic
-        out = self.work / "runs" / f"synthetic-{self.crop}" / "model"
+        suffix = "" if factor == NANO_FACTOR else f"-f{factor:g}"
+        out = self.work / "runs" / f"synthetic-{self.crop}{suffix}" / "model"
         if not (out / "config.json").is_file():
-            resize_crops(synthetic, out, self.crop)
+            retarget(synthetic, out, self.crop, factor)
         return out
 
     def sft_real(self, start: Path) -> Path:
@@ -613,17 +622,28 @@ def at_crop(options: list, crop: int) -> list:
     return out
 
 
-def resize_crops(model: Path, out: Path, crop: int) -> Path:
-    """A copy of checkpoint ``model`` that tracks with ``crop``-px crops: its tracker settings
-    (``r1track.json``) and its processor's resize bound (whole frames for grounding get as many pixels).
-    The weights are unchanged: a Qwen-VL vision tower takes any multiple of 28 px."""
+def at_factor(options: list, factor: float) -> list:
+    """``build-pairs`` options with ``--factor-range`` scaled by ``factor`` over the synthetic model's 4."""
+    out = list(options)
+    if factor != NANO_FACTOR and "--factor-range" in out:
+        i = out.index("--factor-range") + 1
+        out[i:i + 2] = [f"{float(v) * factor / NANO_FACTOR:g}" for v in out[i:i + 2]]
+    return out
+
+
+def retarget(model: Path, out: Path, crop: int, factor: float = NANO_FACTOR) -> Path:
+    """A copy of checkpoint ``model`` that tracks with ``crop``-px crops and template and search factor
+    ``factor``: its tracker settings (``r1track.json``) and its processor's resize bound (whole frames for
+    grounding get as many pixels). The weights are unchanged: a Qwen-VL vision tower takes any multiple
+    of 28 px."""
     from r1track.nano import NanoSettings, read_settings, write_settings
     from r1track.training.config import ModelArgs
     from r1track.training.stage import load_processor
 
     staging = staged_copy(model, out)
     load_processor(ModelArgs(name_or_path=str(model), max_pixels=crop * crop)).save_pretrained(staging)
-    write_settings(staging, NanoSettings(**{**read_settings(model), "crop_size": crop}))
+    write_settings(staging, NanoSettings(**{**read_settings(model), "crop_size": crop, "template_factor": factor,
+                                             "search_factor": factor}))
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
@@ -907,7 +927,7 @@ def recorded_settings(work: Path) -> dict:
         raise R1TrackError(f"{work}: not a reproduce_nano.py work folder (no pipeline.json)")
     made = json.loads((work / "pipeline.json").read_text())
     return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, "sft_epochs": 1,
-            "grpo_steps": GRPO_STEPS, "validation": "val", **made}
+            "grpo_steps": GRPO_STEPS, "validation": "val", "search_factor": NANO_FACTOR, **made}
 
 
 def settings_conflict(work: Path, settings: dict) -> str | None:
@@ -965,6 +985,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop-size", type=int, default=NANO_CROP_SIZE,
                         help="crop size (px, a multiple of 28) the real stages train and track with (default: the "
                              "synthetic model's)")
+    parser.add_argument("--search-factor", type=float, default=NANO_FACTOR,
+                        help="template and search crop side over sqrt(w h) of the real stages' tracker, with every real "
+                             "pair set's context factors scaled to it (default: the synthetic model's 4)")
     parser.add_argument("--previous-rate", type=float, default=0.0,
                         help="share of the real stages' tracking pairs whose search crop is centred on the previous "
                              "frame's box (build-pairs --previous-rate; default 0: jittered crops only)")
@@ -997,6 +1020,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--install with --quick would package a smoke test's model over the default")
     if args.crop_size < 28 or args.crop_size % 28:
         parser.error(f"--crop-size {args.crop_size}: a multiple of 28 px (one visual token) is needed")
+    if not args.search_factor > 1:
+        parser.error(f"--search-factor {args.search_factor}: a factor above 1 is needed (the crop holds the target)")
     if not 0 <= args.previous_rate <= 1:
         parser.error(f"--previous-rate {args.previous_rate}: a share in [0, 1] is needed")
     if args.tracker_factor is not None and not args.tracker_factor > 0:
@@ -1010,7 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and work.exists():
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
-                    crop_size=args.crop_size, previous_rate=args.previous_rate, tracker_factor=args.tracker_factor,
+                    crop_size=args.crop_size, search_factor=args.search_factor, previous_rate=args.previous_rate,
+                    tracker_factor=args.tracker_factor,
                     sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps, validation=args.validation,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
