@@ -1,5 +1,5 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
-early stopping stops each GRPO run, the real stages at another crop size, and
+early stopping stops each GRPO run, the real stages at another crop size or search factor, and
 their search crops around the previous frame's box and templates cut as the tracker cuts them, the
 real SFT's epochs, and the validation AO that ranks models."""
 
@@ -156,6 +156,35 @@ def test_real_stages_at_another_crop_size_start_from_the_same_weights_set_to_tra
     options = reproduce.at_crop(reproduce.REAL_PAIR_OPTIONS, 224)
     assert options[options.index("--sizes") + 1] == "224" and options[options.index("--max-pixels") + 1] == "50176"
     assert len(options) == len(reproduce.REAL_PAIR_OPTIONS)
+
+
+def test_real_stages_at_another_search_factor_track_with_it_and_draw_their_pairs_around_it(reproduce, tmp_path):
+    import argparse
+
+    import r1track
+    from r1track.nano import make_nano_model, read_settings
+    from r1track.training.pairs import add_arguments, options_from_args
+
+    synthetic = make_nano_model(tmp_path / "synthetic", seed=0)
+    pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", search_factor=3.0)
+    start = pipeline.start_model(synthetic)
+    assert start == tmp_path / "w" / "runs" / "synthetic-112-f3" / "model"
+    assert (start / "model.safetensors").read_bytes() == (synthetic / "model.safetensors").read_bytes()
+    assert {**read_settings(synthetic), "template_factor": 3.0, "search_factor": 3.0} == read_settings(start)
+    tracker = r1track.load_tracker(str(start), device="cpu")
+    assert (tracker.template_factor, tracker.search_factor) == (3.0, 3.0)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ranges = [options_from_args(parser.parse_args(["--dataset", "got10k", "--root", ".", "--out", ".", *o])).factor_range
+              for o in [*pipeline.real_options(reproduce.SYNTH_MIX_OPTIONS).values(),
+                        pipeline.real_pair_options(reproduce.REAL_PAIR_OPTIONS)]]  # the closed loop's jittered half
+    assert ranges == [(2.5 * 3 / 4, 6 * 3 / 4)] * 5
+    plain = reproduce.Pipeline(tmp_path / "w4", quick=True, threads=1, mix="real")
+    assert plain.start_model(synthetic) == synthetic
+    assert plain.real_pair_options(reproduce.REAL_PAIR_OPTIONS) == reproduce.REAL_PAIR_OPTIONS
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", synthetic_model=None)
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "search_factor", 4.0, 3.0)
+    assert "a factor above 1" in refusal(tmp_path, "--search-factor", "1")
 
 
 def assert_old_folders_resume_with(reproduce, tmp_path, old: dict, key: str, default, other) -> None:
