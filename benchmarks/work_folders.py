@@ -1,7 +1,7 @@
 """Real stages of work folders made with different ``scripts/reproduce_nano.py`` options (``--crop-size``,
-``--previous-rate``, ``--tracker-factor``, ...), side by side: the SFT model and each GRPO variant's runs,
-stopped by validation as the pipeline stops them, on the held-out real sequences, the held-out MOT
-identities and the validation set.
+``--search-factor``, ``--previous-rate``, ``--tracker-factor``, ...), side by side: the SFT model and each
+GRPO variant's runs, stopped by validation as the pipeline stops them, on the held-out real sequences, the
+held-out MOT identities and the validation set.
 
     PYTHONPATH=src .venv/bin/python benchmarks/work_folders.py --work W1 W2 [--seeds 0 1 2] \
         [--variants ref loop] [--extra RUN ...]
@@ -9,7 +9,7 @@ identities and the validation set.
 Each folder's runs are evaluated where their results are missing (``r1track eval``, the pipeline's names
 and commands, so a later resume of the pipeline reuses them); AO per set, real+mot pooled by frame, and
 per variant the seed mean. The ``options`` column gives what the folder's ``pipeline.json`` records
-(crop size, previous rate, tracker factor). ``--extra RUN``: more models to compare, ``WORK/runs/RUN/model``
+(crop size, search factor, previous rate, tracker factor). ``--extra RUN``: more models to compare, ``WORK/runs/RUN/model``
 where a folder has one (e.g. an SFT run continued by hand); extra runs named ``sft-real-seed*`` (the SFT
 recipe with other trainer seeds) also give an SFT seed mean with ``sft-real``.
 """
@@ -42,7 +42,7 @@ def compare(work: Path, seeds: list[int], variants: tuple[str, ...], threads: in
               **{run: work / "runs" / run / "model" for run in extra if (work / "runs" / run / "model").is_dir()}}
     p.evaluate_sets(models, sets=SETS[:-1])
     scores = reproduce.score_sets(p, list(models))
-    options = f"{record['crop_size']} px, previous {record['previous_rate']:g}"
+    options = f"{record['crop_size']} px, search factor {record['search_factor']:g}, previous {record['previous_rate']:g}"
     options += f", tracker factor {record['tracker_factor']:g}" if record["tracker_factor"] else ""
     return options, {name: {k: scores[k][name]["ao"] for k in SETS} for name in models}, stops
 
