@@ -1036,8 +1036,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work)
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
                     crop_size=args.crop_size, search_factor=args.search_factor, previous_rate=args.previous_rate,
-                    tracker_factor=args.tracker_factor,
-                    sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps, validation=args.validation,
+                    tracker_factor=args.tracker_factor, sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps,
+                    validation=args.validation,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)
