@@ -368,9 +368,9 @@ class Pipeline:
         weights set to track with them (``WORK/runs/synthetic-N[-fF]/model``)."""
         from r1track.nano import read_settings
 
-        settings = read_settings(synthetic)
-        factor = self.search_factor
-        if settings.get("crop_size", NANO_CROP_SIZE) == self.crop and settings.get("search_factor", NANO_FACTOR) == factor:
+        settings, factor = read_settings(synthetic), self.search_factor
+        made_for = (settings.get("crop_size", NANO_CROP_SIZE), settings.get("search_factor", NANO_FACTOR))
+        if made_for == (self.crop, factor):
             return synthetic
         suffix = "" if factor == NANO_FACTOR else f"-f{factor:g}"
         out = self.work / "runs" / f"synthetic-{self.crop}{suffix}" / "model"

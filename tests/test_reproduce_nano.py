@@ -159,11 +159,8 @@ def test_real_stages_at_another_crop_size_start_from_the_same_weights_set_to_tra
 
 
 def test_real_stages_at_another_search_factor_track_with_it_and_draw_their_pairs_around_it(reproduce, tmp_path):
-    import argparse
-
     import r1track
     from r1track.nano import make_nano_model, read_settings
-    from r1track.training.pairs import add_arguments, options_from_args
 
     synthetic = make_nano_model(tmp_path / "synthetic", seed=0)
     pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", search_factor=3.0)
@@ -173,11 +170,7 @@ def test_real_stages_at_another_search_factor_track_with_it_and_draw_their_pairs
     assert {**read_settings(synthetic), "template_factor": 3.0, "search_factor": 3.0} == read_settings(start)
     tracker = r1track.load_tracker(str(start), device="cpu")
     assert (tracker.template_factor, tracker.search_factor) == (3.0, 3.0)
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    ranges = [options_from_args(parser.parse_args(["--dataset", "got10k", "--root", ".", "--out", ".", *o])).factor_range
-              for o in [*pipeline.real_options(reproduce.SYNTH_MIX_OPTIONS).values(),
-                        pipeline.real_pair_options(reproduce.REAL_PAIR_OPTIONS)]]  # the closed loop's jittered half
+    ranges = [given(o).factor_range for o in real_stage_pair_sets(reproduce, pipeline)]
     assert ranges == [(2.5 * 3 / 4, 6 * 3 / 4)] * 5
     plain = reproduce.Pipeline(tmp_path / "w4", quick=True, threads=1, mix="real")
     assert plain.start_model(synthetic) == synthetic
@@ -220,6 +213,25 @@ def recording(reproduce, ran: list) -> type:
     return Recorded
 
 
+def given(options: list) -> object:
+    """The ``PairOptions`` that ``r1track build-pairs`` makes of a pipeline's pair options."""
+    import argparse
+
+    from r1track.training.pairs import add_arguments, options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--dataset", "got10k", "--root", ".", "--out", ".", *map(str, options)])
+    return options_from_args(args)
+
+
+def real_stage_pair_sets(reproduce, pipeline) -> list[list]:
+    """The options of a pipeline's real-stage pair sets: one per source (the synthetic part's included) and
+    the closed loop's GT-jittered half."""
+    return [*pipeline.real_options(reproduce.SYNTH_MIX_OPTIONS).values(),
+            pipeline.real_pair_options(reproduce.REAL_PAIR_OPTIONS)]
+
+
 def option(args: list[str], key: str) -> str:
     """The value of a ``key=value`` override in a command's arguments."""
     return next(a.split("=", 1)[1] for a in args if a.startswith(key + "="))
@@ -234,18 +246,9 @@ def test_a_folder_recorded_before_the_crop_size_option_resumes_at_112_px(reprodu
 def test_previous_rate_and_tracker_factor_reach_every_real_stage_pair_set_and_old_folders_resume_without(
     reproduce, tmp_path
 ):
-    import argparse
-
-    from r1track.training.pairs import add_arguments, options_from_args
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    given = lambda options: options_from_args(parser.parse_args(  # noqa: E731
-        ["--dataset", "got10k", "--root", ".", "--out", ".", *map(str, options)]))
     pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", previous_rate=0.5,
                                   tracker_factor=4.0)
-    sets = [*pipeline.real_options(reproduce.SYNTH_MIX_OPTIONS).values(),
-            pipeline.real_pair_options(reproduce.REAL_PAIR_OPTIONS)]  # the closed loop's GT-jittered half
+    sets = real_stage_pair_sets(reproduce, pipeline)
     assert [(given(o).previous_rate, given(o).tracker_factor) for o in sets] == [(0.5, 4.0)] * 5
     plain = reproduce.Pipeline(tmp_path / "w0", quick=True, threads=1, mix="real")
     assert plain.real_pair_options(reproduce.REAL_PAIR_OPTIONS) == reproduce.REAL_PAIR_OPTIONS
