@@ -1,7 +1,7 @@
 """Which tracker options (``MLLMTracker`` keywords) help a model, chosen on training data only?
 
     PYTHONPATH=src .venv/bin/python benchmarks/tracker_options.py --model PATH [--pasted DIR] [--mot]
-        [--limit N] [--options "" "scale_smoothing=0.5" "max_scale_change=1.25" "absent_search_max=3" ...]
+        [--limit N] [--options "" "scale_smoothing=0.5" "max_scale_change=1.25" "calibrate_factors=3,4" ...]
 
 Tracks the real training sequences of ``scripts/reproduce_nano.py`` (``../shared/data/real/train``
 without its held-out part: choosing a tracker setting must not look at held-out data), with ``--mot``
@@ -33,15 +33,20 @@ from r1track.trackers.mllm import TRACKER_OPTIONS  # noqa: E402
 
 
 def parse_options(text: str) -> dict:
-    """``"a=1.5 b=10 c=true"`` -> ``{"a": 1.5, "b": 10, "c": True}``."""
+    """``"a=1.5 b=10 c=true d=3,4"`` -> ``{"a": 1.5, "b": 10, "c": True, "d": (3.0, 4.0)}``."""
     words = {"true": True, "false": False}
     out = {}
     for item in text.split():
         key, _, value = item.partition("=")
         try:
-            out[key] = words[value.lower()] if value.lower() in words else int(value) if value.isdigit() else float(value)
+            if value.lower() in words:
+                out[key] = words[value.lower()]
+            elif "," in value:
+                out[key] = tuple(float(v) for v in value.split(","))
+            else:
+                out[key] = int(value) if value.isdigit() else float(value)
         except ValueError:
-            raise ValueError(f"{item!r}: expected key=number, key=true or key=false") from None
+            raise ValueError(f"{item!r}: expected key=number, key=n1,n2,..., key=true or key=false") from None
     return out
 
 

@@ -347,3 +347,52 @@ def test_search_crop_follows_the_previous_box():
     expected = extract(frame, crop_region([255, 155, 120, 120], 4.0, 336), pad="mean")  # side 480
     np.testing.assert_array_equal(model.requests[1].images[1], expected)
     np.testing.assert_array_equal(model.requests[1].images[0], model.requests[0].images[0])  # template kept
+
+
+class CropSized(Backend):
+    """Stands in for a model whose answers are centred on the target but sized by the crop: a square of
+    ``1 / k`` of the search image's side (the size prior benchmarks/README.md measures for nano models)."""
+
+    def __init__(self, k: float):
+        self.k, self.requests = k, []
+
+    def generate(self, requests):
+        self.requests += requests
+        replies = []
+        for r in requests:
+            cx, cy = np.add(r.meta["truth"][:2], r.meta["truth"][2:]) / 2
+            half = r.meta["image_size"][0] / self.k / 2
+            replies.append(format_box([cx - half, cy - half, cx + half, cy + half]))
+        return replies
+
+
+@pytest.mark.parametrize("k", [3.0, 4.0, 5.0])
+def test_calibration_picks_the_factor_whose_answers_have_the_boxs_size(k):
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    model = CropSized(k)
+    tracker = MLLMTracker(model, crop_size=112, calibrate_factors=(3, 4, 5))
+    tracker.truth = np.array([[300, 200, 40, 40]] * 2)  # as a runner sets it for a diagnostic backend
+    tracker.init(frame, [300, 200, 40, 40])
+    assert tracker.factor == k and tracker.search_factor == 4.0
+    # a square of side f * 40 / k for the 40-px box at factor f: log area ratio 2 log(f / k), up to rounding
+    for f, ratio in tracker.calibration.items():
+        assert ratio == pytest.approx(2 * np.log(f / k), abs=0.06)
+    # 5 shifted crops per factor, one batch, before any frame is tracked; each shows the template box's truth
+    assert len(model.requests) == 15
+    assert {r.images[1].shape for r in model.requests} == {(112, 112, 3)}
+    assert len({tuple(r.meta["truth"]) for r in model.requests[:5]}) == 5  # the target shifted in each crop
+    tracker.update(frame)
+    assert tracker.search_crop.side == np.ceil(40 * k)
+    assert len(model.requests) == 16
+
+
+def test_no_calibration_by_default_and_bad_factors_refused():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    model = CropSized(3.0)
+    tracker = MLLMTracker(model, crop_size=112, search_factor=4.5)
+    tracker.init(frame, [100, 80, 40, 40])
+    assert (tracker.factor, tracker.calibration, model.requests) == (4.5, {}, [])
+    for bad in [(), (0, 4), (-3,)]:
+        with pytest.raises(R1TrackError, match="calibrate_factors"):
+            MLLMTracker(model, calibrate_factors=bad)

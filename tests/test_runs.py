@@ -62,6 +62,19 @@ def test_resume_with_other_options_stops_with_the_way_out(tmp_path, root, capsys
     assert "0 sequence(s) run, 3 already complete" in capsys.readouterr().err
 
 
+def test_calibrated_search_factors_are_recorded_and_checked_on_resume(tmp_path, root, capsys):
+    oracle = ["--tracker", "mllm", "--backend", "oracle", "--name", "m"]
+    assert main(eval_args(root, tmp_path, *oracle, "--calibrate-factors", "3", "4")) == 0
+    manifest = json.loads((tmp_path / "m" / "r1track-run.json").read_text())
+    assert manifest["tracker_options"]["calibrate_factors"] == [3.0, 4.0]
+    assert "factor" not in manifest["tracker_options"]  # chosen per sequence, not a setting
+    capsys.readouterr()
+    assert main(eval_args(root, tmp_path, *oracle, "--calibrate-factors", "3", "5")) == 2
+    assert "calibrate_factors [3.0, 4.0] -> [3.0, 5.0]" in capsys.readouterr().err
+    assert main(eval_args(root, tmp_path, *oracle, "--calibrate-factors", "3", "4")) == 0
+    assert "0 sequence(s) run, 3 already complete" in capsys.readouterr().err
+
+
 def test_results_without_a_manifest_are_not_resumed_blindly(tmp_path, root, capsys):
     results.write_got10k(tmp_path / "kcf", "Synth_Val_000001", [[[1, 1, 5, 5]] * 8], [[0.1] * 8])
     assert main(eval_args(root, tmp_path, "--tracker", "kcf")) == 2

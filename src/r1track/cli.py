@@ -63,6 +63,14 @@ TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
     ("--max-scale-change", {"type": float, "help": "limit the per-frame box scale change to this ratio (e.g. 1.5)"}),
     ("--scale-smoothing", {"type": float, "help": "move the box size only this fraction (0..1] towards each answer's"}),
     ("--template-refresh", {"type": int, "help": "refresh the template from a stable frame at most every N frames"}),
+    (
+        "--calibrate-factors",
+        {
+            "type": float,
+            "nargs": "+",
+            "help": "choose each sequence's search factor among these at init, by the model's first-frame answers",
+        },
+    ),
     ("--three-image", {"action": "store_true", "default": None, "help": "template + recent frame + search prompt"}),
     (
         "--absent-search-scale",

@@ -37,6 +37,8 @@ NOT_SETTINGS = {
     "truth",
     "template",
     "template_text",
+    "factor",
+    "calibration",
 }
 MODEL_FILES = {".json", ".safetensors", ".bin", ".model", ".txt", ".jinja", ".tiktoken"}
 SAMPLES, CHUNK = 16, 1 << 16
@@ -65,12 +67,14 @@ def fingerprint(model) -> str | None:
 
 
 def _settings(obj) -> dict:
-    """An object's public settings of plain types (what a run was configured with)."""
-    return {
-        k: v
-        for k, v in sorted(vars(obj).items())
-        if not k.startswith("_") and k not in NOT_SETTINGS and isinstance(v, (str, int, float, bool, type(None)))
-    }
+    """An object's public settings of plain types, tuples as lists (what a run was configured with)."""
+    out = {}
+    for k, v in sorted(vars(obj).items()):
+        if isinstance(v, tuple) and all(isinstance(x, (int, float)) for x in v):
+            v = list(v)
+        if not k.startswith("_") and k not in NOT_SETTINGS and isinstance(v, (str, int, float, bool, list, type(None))):
+            out[k] = v
+    return out
 
 
 def describe(tracker) -> dict:

@@ -31,6 +31,12 @@ Optional improvements (all off by default, so the default is the reference metho
   ``REFRESH_IOU``, and the box area is within a factor 2 of the original template box's. This is
   temporal consistency, not correctness: a tracker locked on a distractor is stable too, which is why
   it is off by default.
+- ``calibrate_factors=(3, 3.5, 4, 4.5)``: this sequence's search factor is chosen at ``init`` among these:
+  the model is asked for the given box in shifted search crops of the first frame at each factor, and
+  the factor whose answers have the box's size is kept (``self.factor``; ``self.calibration``: each
+  factor's mean log answered-to-true area). A nano model's answered size follows the crop more than the
+  target, so in the loop the box settles where the answers come out right-sized, and that factor
+  differs between objects (tall pedestrians settle near 3, most others near 4).
 - ``three_image=True``: three images per query -- the template, a crop (``template_factor``) of the most
   recent frame around the box predicted there, and the search crop -- with the ``three`` prompt
   (``current`` -> ``three``, ``direct`` -> ``three-direct``). Models must be trained for it.
@@ -66,6 +72,8 @@ from r1track.trackers.base import Tracker
 
 REFRESH_STREAK = 3
 REFRESH_IOU = 0.6
+# search-crop centre shifts (fractions of the crop side) of the frame-0 calibration requests
+CALIBRATION_SHIFTS = ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 0.1), (0.0, -0.1))
 
 
 class MLLMTracker(Tracker):
@@ -87,6 +95,7 @@ class MLLMTracker(Tracker):
         three_image: bool = False,
         absent_search_scale: float = 1.5,
         absent_search_max: float | None = None,
+        calibrate_factors: tuple[float, ...] | None = None,
         name: str | None = None,
     ):
         self.backend = backend
@@ -111,6 +120,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
         if absent_search_max is not None and not absent_search_max >= absent_search_scale:
             raise R1TrackError(f"absent_search_max must be >= absent_search_scale, got {absent_search_max}")
+        if calibrate_factors is not None and not (len(calibrate_factors) > 0 and all(f > 0 for f in calibrate_factors)):
+            raise R1TrackError(f"calibrate_factors must be positive search factors, got {calibrate_factors!r}")
         if template_refresh is not None and template_refresh < 1:
             raise R1TrackError(f"template_refresh must be >= 1 frames, got {template_refresh}")
         self.prompt = prompt
@@ -127,6 +138,9 @@ class MLLMTracker(Tracker):
         # None (one step of widening, however many "absent" answers follow) stays None, so run manifests
         # written before the option existed still match
         self.absent_search_max = None if absent_search_max is None else float(absent_search_max)
+        self.calibrate_factors = None if calibrate_factors is None else tuple(float(f) for f in calibrate_factors)
+        self.factor = self.search_factor  # this sequence's search factor (calibrate_factors: chosen at init)
+        self.calibration: dict[float, float] = {}  # candidate factor -> mean IoU of its frame-0 answers
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
@@ -179,6 +193,9 @@ class MLLMTracker(Tracker):
         self._set_template(image, box)
         self._recent = (self.template, self.template_text)
         self._history, self._since_refresh = [], 0
+        self.factor, self.calibration = self.search_factor, {}
+        if self.calibrate_factors:
+            self._calibrate(image)
 
     def update(self, image: np.ndarray) -> np.ndarray:
         return self.commit(self.backend.generate([self.prepare(image)])[0])
@@ -190,7 +207,7 @@ class MLLMTracker(Tracker):
         image = _as_frame(image)
         self.frame_index += 1
         widest = self.absent_search_scale if self.absent_search_max is None else self.absent_search_max
-        factor = self.search_factor * min(self.absent_search_scale**self._absent_run, widest)
+        factor = self.factor * min(self.absent_search_scale**self._absent_run, widest)
         crop = self.search_crop = crop_region(self.box, factor, self.crop_size)
         search = extract(image, crop, self.pad)
         if self.three_image:
@@ -280,6 +297,38 @@ class MLLMTracker(Tracker):
     def _set_template(self, image: np.ndarray, box) -> None:
         self.template, self.template_text, self.template_crop = self._view(image, box)
 
+    def _calibrate(self, image: np.ndarray) -> None:
+        """Choose this sequence's search factor: ask the model for the given box in search crops of the
+        first frame, shifted as the previous box is after motion, at each candidate factor, and keep the
+        factor whose answers have the box's size (the smallest mean |log answered area / true area|). A
+        model's answered size follows the crop more than the target, so in the tracking loop the box
+        settles where the answers come out right-sized, and that factor differs between objects."""
+        size = (image.shape[1], image.shape[0])
+        messages = tracking_messages([self.template_text], self.prompt, self.thinking, n_images=2)
+        meta = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
+        asked = [
+            (f, crop_region(self.box, f, self.crop_size, jitter=shift))
+            for f in self.calibrate_factors
+            for shift in CALIBRATION_SHIFTS
+        ]
+        # the given box is frame 0's truth: diagnostic backends (the oracle) answer from it
+        requests = [
+            Request(
+                [self.template, extract(image, crop, self.pad)],
+                messages,
+                {**meta, "truth": xywh_to_xyxy(crop.to_crop(self.box))},
+            )
+            for _, crop in asked
+        ]
+        ratios: dict[float, list[float]] = {f: [] for f in self.calibrate_factors}
+        for (factor, crop), reply in zip(asked, self.backend.generate(requests)):
+            model_xyxy = parse_box(reply)
+            box = None if model_xyxy is None else self._answer_box(model_xyxy, crop, size)
+            if box is not None:
+                ratios[factor].append(float(np.log(box[2] * box[3] / (self.box[2] * self.box[3]))))
+        self.calibration = {f: float(np.mean(v)) if v else float("inf") for f, v in ratios.items()}
+        self.factor = min(self.calibrate_factors, key=lambda f: abs(self.calibration[f]))
+
     def _truth(self, index: int) -> np.ndarray | None:
         if self.truth is None or index >= len(self.truth):
             return None
@@ -364,6 +413,7 @@ TRACKER_DEFAULTS = {
     "scale_smoothing": None,
     "absent_search_scale": 1.5,
     "absent_search_max": None,
+    "calibrate_factors": None,
 }
 # MLLMTracker's own keyword options; every other option of ``factory`` configures the backend
 TRACKER_OPTIONS = tuple(p for p in inspect.signature(MLLMTracker.__init__).parameters if p not in ("self", "backend"))
