@@ -250,6 +250,24 @@ def test_scale_options_damp_a_3x_answer(option):
     np.testing.assert_allclose(out[:2] + out[2:] / 2, [40 + 168 / 2.1, 40 + 168 / 2.1])
 
 
+def test_max_shift_clamps_a_jump_along_its_direction():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    # crop side 160 around (120, 120): x1 = y1 = 40, scale 2.1; the answer (same size) is centred at
+    # (40 + 294 / 2.1, 40 + 210 / 2.1) = (180, 140): a step of (60, 20) from (120, 120), length 63.2 > 0.5 * 40
+    tracker = MLLMTracker(ScriptedModel(["[252,168,336,252]", "[126,126,210,210]"]), max_shift=0.5)
+    tracker.init(frame, [100, 100, 40, 40])
+    out = tracker.update(frame)
+    step = out[:2] + out[2:] / 2 - 120
+    np.testing.assert_allclose(np.hypot(*step), 20)
+    np.testing.assert_allclose(step / np.hypot(*step), np.array([60, 20]) / np.hypot(60, 20))
+    np.testing.assert_allclose(out[2:], [40, 40])
+    # a step within the limit is kept as answered: the crop centred on the box (corner rounded to a pixel)
+    previous = out
+    np.testing.assert_allclose(tracker.update(frame), previous, atol=0.5)
+    with pytest.raises(R1TrackError, match="max_shift"):
+        MLLMTracker(ScriptedModel([]), max_shift=0)
+
+
 @pytest.mark.parametrize("option", [{"max_scale_change": 0.5}, {"scale_smoothing": 0}, {"scale_smoothing": 1.5}])
 def test_scale_options_reject_bad_values(option):
     with pytest.raises(R1TrackError):

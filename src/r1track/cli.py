@@ -62,6 +62,7 @@ TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
     ("--oracle-garbage-rate", {"type": float, "help": "oracle: fraction of replies replaced by unusable text"}),
     ("--max-scale-change", {"type": float, "help": "limit the per-frame box scale change to this ratio (e.g. 1.5)"}),
     ("--scale-smoothing", {"type": float, "help": "move the box size only this fraction (0..1] towards each answer's"}),
+    ("--max-shift", {"type": float, "help": "limit the per-frame centre step to this fraction of the box size"}),
     ("--template-refresh", {"type": int, "help": "refresh the template from a stable frame at most every N frames"}),
     (
         "--calibrate-factors",

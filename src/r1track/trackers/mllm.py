@@ -25,6 +25,9 @@ Optional improvements (all off by default, so the default is the reference metho
   previous box's to the answer's, the centre is the answer's (the scale learning rate of Siamese
   trackers). The search crop is a multiple of the box, so a box that is too large makes the target look
   smaller in the next crop and the next answer larger again; smoothing damps that loop.
+- ``max_shift=s``: the new box's centre may move at most ``s`` x the previous box's geometric-mean size
+  per frame (clamped along the answer's direction). A jump to a look-alike next to the target (a
+  pedestrian in a crowd) is a larger step than most objects make between frames.
 - ``template_refresh=n``: at most every ``n`` frames, replace the template by a crop of the current
   frame around the current box, but only when the tracker is *stable*: the last
   ``REFRESH_STREAK`` answers all parsed, each consecutive pair of boxes overlaps with IoU >=
@@ -91,6 +94,7 @@ class MLLMTracker(Tracker):
         pad: str = "constant",
         max_scale_change: float | None = None,
         scale_smoothing: float | None = None,
+        max_shift: float | None = None,
         template_refresh: int | None = None,
         three_image: bool = False,
         absent_search_scale: float = 1.5,
@@ -116,6 +120,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"max_scale_change must be > 1 (a ratio), got {max_scale_change}")
         if scale_smoothing is not None and not 0 < scale_smoothing <= 1:
             raise R1TrackError(f"scale_smoothing must be in (0, 1], got {scale_smoothing}")
+        if max_shift is not None and not max_shift > 0:
+            raise R1TrackError(f"max_shift must be > 0 (a fraction of the box size), got {max_shift}")
         if not absent_search_scale >= 1:
             raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
         if absent_search_max is not None and not absent_search_max >= absent_search_scale:
@@ -132,6 +138,7 @@ class MLLMTracker(Tracker):
         self.pad = pad
         self.max_scale_change = max_scale_change
         self.scale_smoothing = scale_smoothing
+        self.max_shift = max_shift
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
         self.absent_search_scale = float(absent_search_scale)
@@ -261,6 +268,8 @@ class MLLMTracker(Tracker):
                 box = _limit_scale(box, self.box, self.max_scale_change)
             if self.scale_smoothing is not None:
                 box = _smooth_scale(box, self.box, self.scale_smoothing)
+            if self.max_shift is not None:
+                box = _limit_shift(box, self.box, self.max_shift)
             box = clip_box(box, size)
         if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
             return None
@@ -370,6 +379,17 @@ def _smooth_scale(box: np.ndarray, previous: np.ndarray, rate: float) -> np.ndar
     return np.concatenate([centre - size / 2, size])
 
 
+def _limit_shift(box: np.ndarray, previous: np.ndarray, fraction: float) -> np.ndarray:
+    """``box`` moved so its centre is at most ``fraction`` x the previous box's geometric-mean size from
+    the previous centre (along the same direction)."""
+    step = (box[:2] + box[2:] / 2) - (previous[:2] + previous[2:] / 2)
+    limit = fraction * np.sqrt(previous[2] * previous[3])
+    distance = float(np.hypot(*step))
+    if distance <= limit:
+        return box
+    return np.concatenate([box[:2] - step * (1 - limit / distance), box[2:]])
+
+
 def _as_frame(image) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -411,6 +431,7 @@ TRACKER_DEFAULTS = {
     "crop_size": 336,
     "max_scale_change": None,
     "scale_smoothing": None,
+    "max_shift": None,
     "absent_search_scale": 1.5,
     "absent_search_max": None,
     "calibrate_factors": None,
