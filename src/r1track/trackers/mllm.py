@@ -39,7 +39,7 @@ Optional improvements (all off by default, so the default is the reference metho
   the factor whose answers have the box's size is kept (``self.factor``; ``self.calibration``: each
   factor's mean log answered-to-true area). A nano model's answered size follows the crop more than the
   target, so in the loop the box settles where the answers come out right-sized, and that factor
-  differs between objects (tall pedestrians settle near 3, most others near 4).
+  differs between objects.
 - ``three_image=True``: three images per query -- the template, a crop (``template_factor``) of the most
   recent frame around the box predicted there, and the search crop -- with the ``three`` prompt
   (``current`` -> ``three``, ``direct`` -> ``three-direct``). Models must be trained for it.
@@ -126,7 +126,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
         if absent_search_max is not None and not absent_search_max >= absent_search_scale:
             raise R1TrackError(f"absent_search_max must be >= absent_search_scale, got {absent_search_max}")
-        if calibrate_factors is not None and not (len(calibrate_factors) > 0 and all(f > 0 for f in calibrate_factors)):
+        factors = None if calibrate_factors is None else np.atleast_1d(np.asarray(calibrate_factors, dtype=float))
+        if factors is not None and not (factors.ndim == 1 and factors.size and (factors > 0).all()):
             raise R1TrackError(f"calibrate_factors must be positive search factors, got {calibrate_factors!r}")
         if template_refresh is not None and template_refresh < 1:
             raise R1TrackError(f"template_refresh must be >= 1 frames, got {template_refresh}")
@@ -145,9 +146,9 @@ class MLLMTracker(Tracker):
         # None (one step of widening, however many "absent" answers follow) stays None, so run manifests
         # written before the option existed still match
         self.absent_search_max = None if absent_search_max is None else float(absent_search_max)
-        self.calibrate_factors = None if calibrate_factors is None else tuple(float(f) for f in calibrate_factors)
+        self.calibrate_factors = None if factors is None else tuple(float(f) for f in factors)
         self.factor = self.search_factor  # this sequence's search factor (calibrate_factors: chosen at init)
-        self.calibration: dict[float, float] = {}  # candidate factor -> mean IoU of its frame-0 answers
+        self.calibration: dict[float, float] = {}  # candidate factor -> mean log answered / true area
         self.name = name or _default_name(backend)
         self.truth: np.ndarray | None = None  # set by runners when wants_ground_truth
         self.box: np.ndarray | None = None
@@ -258,17 +259,18 @@ class MLLMTracker(Tracker):
         return self.box.copy()
 
     # ------------------------------------------------------------------ helpers
-    def _answer_box(self, model_xyxy: np.ndarray, crop: Crop, size) -> np.ndarray | None:
+    def _answer_box(self, model_xyxy: np.ndarray, crop: Crop, size, limits: bool = True) -> np.ndarray | None:
+        """The answer in frame pixels, clipped to the frame (``limits``: after the scale and step options)."""
         with np.errstate(all="ignore"):
             crop_xyxy = self.family.decode(model_xyxy, (crop.size, crop.size))
             box = crop.to_frame(xyxy_to_xywh(crop_xyxy))
             if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
                 return None
-            if self.max_scale_change is not None:
+            if limits and self.max_scale_change is not None:
                 box = _limit_scale(box, self.box, self.max_scale_change)
-            if self.scale_smoothing is not None:
+            if limits and self.scale_smoothing is not None:
                 box = _smooth_scale(box, self.box, self.scale_smoothing)
-            if self.max_shift is not None:
+            if limits and self.max_shift is not None:
                 box = _limit_shift(box, self.box, self.max_shift)
             box = clip_box(box, size)
         if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
@@ -332,7 +334,7 @@ class MLLMTracker(Tracker):
         ratios: dict[float, list[float]] = {f: [] for f in self.calibrate_factors}
         for (factor, crop), reply in zip(asked, self.backend.generate(requests)):
             model_xyxy = parse_box(reply)
-            box = None if model_xyxy is None else self._answer_box(model_xyxy, crop, size)
+            box = None if model_xyxy is None else self._answer_box(model_xyxy, crop, size, limits=False)
             if box is not None:
                 ratios[factor].append(float(np.log(box[2] * box[3] / (self.box[2] * self.box[3]))))
         self.calibration = {f: float(np.mean(v)) if v else float("inf") for f, v in ratios.items()}
