@@ -311,9 +311,7 @@ class MLLMTracker(Tracker):
     def _calibrate(self, image: np.ndarray) -> None:
         """Choose this sequence's search factor: ask the model for the given box in search crops of the
         first frame, shifted as the previous box is after motion, at each candidate factor, and keep the
-        factor whose answers have the box's size (the smallest mean |log answered area / true area|). A
-        model's answered size follows the crop more than the target, so in the tracking loop the box
-        settles where the answers come out right-sized, and that factor differs between objects."""
+        factor whose answers have the box's size (the smallest mean |log answered area / true area|)."""
         size = (image.shape[1], image.shape[0])
         messages = tracking_messages([self.template_text], self.prompt, self.thinking, n_images=2)
         meta = {"kind": "track", "family": self.family.name, "image_size": (self.crop_size, self.crop_size)}
