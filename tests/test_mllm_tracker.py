@@ -268,6 +268,23 @@ def test_max_shift_clamps_a_jump_along_its_direction():
         MLLMTracker(ScriptedModel([]), max_shift=0)
 
 
+def test_scale_range_bounds_the_size_against_the_first_frame():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    # the search crop is 4x the box; an answer of the crop's central 42 of 336 px is half the box (a shrink
+    # no per-frame limit of 1.5 would stop), the whole crop 4x the box; centres stay at (120, 120)
+    half, whole = "[147,147,189,189]", "[0,0,336,336]"
+    tracker = MLLMTracker(ScriptedModel([half, half, half, whole, whole]), scale_range=(0.3, 2))
+    tracker.init(frame, [100, 100, 40, 40])
+    sizes = [tracker.update(frame) for _ in range(5)]
+    np.testing.assert_allclose([b[2] for b in sizes], [20, 12, 12, 48, 80], atol=0.5)
+    for box in sizes:
+        np.testing.assert_allclose(box[:2] + box[2:] / 2, [120, 120], atol=0.5)
+        assert box[2] == box[3]
+    for bad in [(0, 2), (1.2, 2), (0.5, 0.9), (0.5,)]:
+        with pytest.raises(R1TrackError, match="scale_range"):
+            MLLMTracker(ScriptedModel([]), scale_range=bad)
+
+
 @pytest.mark.parametrize("option", [{"max_scale_change": 0.5}, {"scale_smoothing": 0}, {"scale_smoothing": 1.5}])
 def test_scale_options_reject_bad_values(option):
     with pytest.raises(R1TrackError):

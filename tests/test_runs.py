@@ -75,6 +75,17 @@ def test_calibrated_search_factors_are_recorded_and_checked_on_resume(tmp_path, 
     assert "0 sequence(s) run, 3 already complete" in capsys.readouterr().err
 
 
+def test_scale_range_is_recorded_and_a_bad_one_refused_in_one_line(tmp_path, root, capsys):
+    oracle = ["--tracker", "mllm", "--backend", "oracle", "--name", "m"]
+    assert main(eval_args(root, tmp_path, *oracle, "--scale-range", "0.5", "2")) == 0
+    manifest = json.loads((tmp_path / "m" / "r1track-run.json").read_text())
+    assert manifest["tracker_options"]["scale_range"] == [0.5, 2.0]
+    capsys.readouterr()
+    assert main(eval_args(root, tmp_path, *oracle, "--scale-range", "2", "3", "--name", "bad")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "scale_range must be (lo, hi)" in err
+
+
 def test_results_without_a_manifest_are_not_resumed_blindly(tmp_path, root, capsys):
     results.write_got10k(tmp_path / "kcf", "Synth_Val_000001", [[[1, 1, 5, 5]] * 8], [[0.1] * 8])
     assert main(eval_args(root, tmp_path, "--tracker", "kcf")) == 2

@@ -63,6 +63,15 @@ TRACKER_ARGUMENTS: list[tuple[str, dict]] = [
     ("--max-scale-change", {"type": float, "help": "limit the per-frame box scale change to this ratio (e.g. 1.5)"}),
     ("--scale-smoothing", {"type": float, "help": "move the box size only this fraction (0..1] towards each answer's"}),
     ("--max-shift", {"type": float, "help": "limit the per-frame centre step to this fraction of the box size"}),
+    (
+        "--scale-range",
+        {
+            "type": float,
+            "nargs": 2,
+            "metavar": ("LO", "HI"),
+            "help": "keep the box size within LO..HI x the first frame's (e.g. 0.5 2)",
+        },
+    ),
     ("--template-refresh", {"type": int, "help": "refresh the template from a stable frame at most every N frames"}),
     (
         "--calibrate-factors",

@@ -28,6 +28,10 @@ Optional improvements (all off by default, so the default is the reference metho
 - ``max_shift=s``: the new box's centre may move at most ``s`` x the previous box's geometric-mean size
   per frame (clamped along the answer's direction). A jump to a look-alike next to the target (a
   pedestrian in a crowd) is a larger step than most objects make between frames.
+- ``scale_range=(lo, hi)``: the box's geometric-mean size stays within ``lo``..``hi`` x the first
+  frame's (centre and aspect ratio as answered), the minimum and maximum scale factors of DSST-style
+  correlation trackers. Per-frame limits cannot stop a box that shrinks a little every frame (the
+  pedestrians of the real held-out video end at a few percent of their area).
 - ``template_refresh=n``: at most every ``n`` frames, replace the template by a crop of the current
   frame around the current box, but only when the tracker is *stable*: the last
   ``REFRESH_STREAK`` answers all parsed, each consecutive pair of boxes overlaps with IoU >=
@@ -95,6 +99,7 @@ class MLLMTracker(Tracker):
         max_scale_change: float | None = None,
         scale_smoothing: float | None = None,
         max_shift: float | None = None,
+        scale_range: tuple[float, float] | None = None,
         template_refresh: int | None = None,
         three_image: bool = False,
         absent_search_scale: float = 1.5,
@@ -122,6 +127,8 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"scale_smoothing must be in (0, 1], got {scale_smoothing}")
         if max_shift is not None and not max_shift > 0:
             raise R1TrackError(f"max_shift must be > 0 (a fraction of the box size), got {max_shift}")
+        if scale_range is not None and not (len(scale_range) == 2 and 0 < scale_range[0] <= 1 <= scale_range[1]):
+            raise R1TrackError(f"scale_range must be (lo, hi) with 0 < lo <= 1 <= hi, got {scale_range!r}")
         if not absent_search_scale >= 1:
             raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
         if absent_search_max is not None and not absent_search_max >= absent_search_scale:
@@ -140,6 +147,7 @@ class MLLMTracker(Tracker):
         self.max_scale_change = max_scale_change
         self.scale_smoothing = scale_smoothing
         self.max_shift = max_shift
+        self.scale_range = None if scale_range is None else (float(scale_range[0]), float(scale_range[1]))
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
         self.absent_search_scale = float(absent_search_scale)
@@ -272,6 +280,8 @@ class MLLMTracker(Tracker):
                 box = _smooth_scale(box, self.box, self.scale_smoothing)
             if limits and self.max_shift is not None:
                 box = _limit_shift(box, self.box, self.max_shift)
+            if limits and self.scale_range is not None:
+                box = _limit_size(box, self._template_box, self.scale_range)
             box = clip_box(box, size)
         if not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
             return None
@@ -390,6 +400,14 @@ def _limit_shift(box: np.ndarray, previous: np.ndarray, fraction: float) -> np.n
     return np.concatenate([box[:2] - step * (1 - limit / distance), box[2:]])
 
 
+def _limit_size(box: np.ndarray, first: np.ndarray, scale_range: tuple[float, float]) -> np.ndarray:
+    """``box`` rescaled about its centre so its geometric-mean size is within ``scale_range`` x ``first``'s."""
+    size, limit = np.sqrt(box[2] * box[3]), np.sqrt(first[2] * first[3])
+    scale = np.clip(size, scale_range[0] * limit, scale_range[1] * limit) / size
+    centre = box[:2] + box[2:] / 2
+    return np.concatenate([centre - box[2:] * scale / 2, box[2:] * scale])
+
+
 def _as_frame(image) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -432,6 +450,7 @@ TRACKER_DEFAULTS = {
     "max_scale_change": None,
     "scale_smoothing": None,
     "max_shift": None,
+    "scale_range": None,
     "absent_search_scale": 1.5,
     "absent_search_max": None,
     "calibrate_factors": None,
