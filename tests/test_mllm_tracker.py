@@ -55,9 +55,7 @@ def otb():
 
 def _frame_ok(box, size):
     w, h = size
-    return (
-        is_valid(box) and box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= w + 1e-9 and box[1] + box[3] <= h + 1e-9
-    )
+    return is_valid(box) and box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= w + 1e-9 and box[1] + box[3] <= h + 1e-9
 
 
 def _check_quantisation(boxes, seq, family, crop_size=336, factor=4.0):
@@ -117,8 +115,9 @@ def test_lockstep_batching_matches_sequential_tracking(synthetic, tmp_path):
     from r1track import evaluation, results
 
     backend = OracleBackend()
-    counts = evaluation.run(lambda: MLLMTracker(backend), synthetic, tmp_path / "batched", "ope",
-                            batch_size=3, progress=False)
+    counts = evaluation.run(
+        lambda: MLLMTracker(backend), synthetic, tmp_path / "batched", "ope", batch_size=3, progress=False
+    )
     assert counts.batched
     for seq in synthetic:
         sequential, _ = track_sequence(MLLMTracker(OracleBackend()), seq)
@@ -189,8 +188,9 @@ def test_request_contents_and_template_box():
     assert content[:2] == [{"type": "image"}] * 2 and "[84,147,252,189]" in content[2]["text"]
     assert content[2]["text"].startswith(THINK_PREFIX)
     assert request.meta == {"kind": "track", "family": "qwen2.5-vl", "image_size": (336, 336)}
-    np.testing.assert_allclose(tracker.commit("<think>same</think><answer>[84,147,252,189]</answer>"),
-                               [100, 50, 40, 10])
+    np.testing.assert_allclose(
+        tracker.commit("<think>same</think><answer>[84,147,252,189]</answer>"), [100, 50, 40, 10]
+    )
     assert not tracker.wants_ground_truth and tracker.deterministic
 
     normalised = MLLMTracker(ScriptedModel([]), family="qwen2-vl")
@@ -280,7 +280,7 @@ def test_scale_range_bounds_the_size_against_the_first_frame():
     for box in sizes:
         np.testing.assert_allclose(box[:2] + box[2:] / 2, [120, 120], atol=0.5)
         assert box[2] == box[3]
-    for bad in [(0, 2), (1.2, 2), (0.5, 0.9), (0.5,)]:
+    for bad in [(0, 2), (1.2, 2), (0.5, 0.9), (0.5,), 0.5, ("a", 2)]:
         with pytest.raises(R1TrackError, match="scale_range"):
             MLLMTracker(ScriptedModel([]), scale_range=bad)
 

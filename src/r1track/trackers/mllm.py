@@ -127,7 +127,9 @@ class MLLMTracker(Tracker):
             raise R1TrackError(f"scale_smoothing must be in (0, 1], got {scale_smoothing}")
         if max_shift is not None and not max_shift > 0:
             raise R1TrackError(f"max_shift must be > 0 (a fraction of the box size), got {max_shift}")
-        if scale_range is not None and not (len(scale_range) == 2 and 0 < scale_range[0] <= 1 <= scale_range[1]):
+        bounds = None if scale_range is None else np.asarray(scale_range, dtype=object).ravel()
+        numbers = bounds is not None and bounds.size == 2 and all(isinstance(v, (int, float)) for v in bounds)
+        if bounds is not None and not (numbers and 0 < bounds[0] <= 1 <= bounds[1]):
             raise R1TrackError(f"scale_range must be (lo, hi) with 0 < lo <= 1 <= hi, got {scale_range!r}")
         if not absent_search_scale >= 1:
             raise R1TrackError(f"absent_search_scale must be >= 1, got {absent_search_scale}")
@@ -147,7 +149,7 @@ class MLLMTracker(Tracker):
         self.max_scale_change = max_scale_change
         self.scale_smoothing = scale_smoothing
         self.max_shift = max_shift
-        self.scale_range = None if scale_range is None else (float(scale_range[0]), float(scale_range[1]))
+        self.scale_range = None if bounds is None else (float(bounds[0]), float(bounds[1]))
         self.template_refresh = template_refresh
         self.three_image = bool(three_image)
         self.absent_search_scale = float(absent_search_scale)
