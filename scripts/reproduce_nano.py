@@ -7,6 +7,7 @@
                                      [--crop-size 112] [--search-factor 4] [--previous-rate 0]
                                      [--tracker-factor F]
                                      [--sft-epochs 2] [--grpo-steps 60] [--validation val|val+real-train]
+                                     [--prompt current|compact|...] [--bf16]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -61,6 +62,13 @@ Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
    validation set; AO/SR per set and pooled (real+mot), seed means and spreads, drift diagnostics (lost
    frames, recovery, box size); ``WORK/report``.
 
+Both stages: ``--prompt P`` (default ``current``, the packaged model's) builds every pair set with prompt
+variant P and makes every model track with it (a from-scratch model is made for it; with
+``--synthetic-model`` the real stages start from that model set to P, ``WORK/runs/synthetic-112-P``, and
+its SFT teaches the new prompt). ``--bf16`` trains in mixed precision on the CPU (``trainer.bf16=true
+trainer.use_cpu=true`` in every training command: float32 weights, bfloat16 matrix products); tracking
+stays float32.
+
 ``--install MODEL`` copies an evaluated model (``sft-real``, ``grpo-loop-seed0``, ...; ``best``: the one
 with the highest validation AO (``--validation``), never a held-out figure) to
 ``src/r1track/assets/nano`` (the packaged default) and scores it on all 120 synthetic held-out sequences;
@@ -84,6 +92,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from r1track.nano import NANO_CROP_SIZE, NanoSettings  # noqa: E402  (the source tree's, as every step runs it)
+from r1track.prompts import PROMPT_IMAGES  # noqa: E402
+
+PROMPT_VARIANTS = tuple(v for v, n in PROMPT_IMAGES.items() if n == 2)  # what build-pairs --prompt takes
 
 NANO_FACTOR = NanoSettings.search_factor  # the synthetic model's template and search factor
 ASSET = ROOT / "src" / "r1track" / "assets" / "nano"
@@ -160,14 +171,15 @@ class Pipeline:
     def __init__(self, work: Path, quick: bool, threads: int, mix: str = "real+paste", loop_kl: str = "round",
                  loop_pool: str = "latest", stop: str = "val", crop: int = NANO_CROP_SIZE, previous_rate: float = 0.0,
                  tracker_factor: float | None = None, sft_epochs: int = 2, grpo_steps: int = GRPO_STEPS,
-                 validation: str = "val", search_factor: float = NANO_FACTOR):
+                 validation: str = "val", search_factor: float = NANO_FACTOR, prompt: str = "current",
+                 bf16: bool = False):
         self.work = work
         self.cfg = QUICK if quick else FULL
         self.mix = MIXES[mix]
         self.loop_kl, self.loop_pool, self.stop, self.crop = loop_kl, loop_pool, stop, crop
         self.previous_rate, self.tracker_factor, self.sft_epochs = previous_rate, tracker_factor, sft_epochs
         self.grpo_steps, self.loop_rounds = grpo_steps, grpo_steps // FULL["loop_steps"]
-        self.validation, self.search_factor = validation, search_factor
+        self.validation, self.search_factor, self.prompt, self.bf16 = validation, search_factor, prompt, bf16
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.timings_file = work / "timings.json"
@@ -182,7 +194,8 @@ class Pipeline:
         """The pipeline that a work folder's options describe (as ``main`` records them in ``pipeline.json``)."""
         return cls(work, settings["quick"], threads, settings["mix"], settings["loop_kl"], settings["loop_pool"],
                    settings["stop"], settings["crop_size"], settings["previous_rate"], settings["tracker_factor"],
-                   settings["sft_epochs"], settings["grpo_steps"], settings["validation"], settings["search_factor"])
+                   settings["sft_epochs"], settings["grpo_steps"], settings["validation"], settings["search_factor"],
+                   settings["prompt"], settings["bf16"])
 
     def r1track(self, name: str, *args) -> None:
         """One ``r1track`` command, logged to ``WORK/logs/<name>.log``; a failure stops the pipeline."""
@@ -256,11 +269,11 @@ class Pipeline:
             if not (pairs / name / "pairs.json").is_file():
                 self.r1track(f"pairs-{name}", "build-pairs", "--dataset", "got10k", "--root", synth, "--split",
                              "train", "--out", pairs / name, "--samples", c["sft_pairs"], "--seed", seed,
-                             *SFT_PAIR_OPTIONS, "--overwrite")
+                             *SFT_PAIR_OPTIONS, *self.prompt_option(), "--overwrite")
         if not (pairs / "grpo" / "pairs.json").is_file():
             self.r1track("pairs-grpo", "build-pairs", "--dataset", "got10k", "--root", synth, "--split", "train",
                          "--out", pairs / "grpo", "--samples", c["grpo_pairs"], "--seed", 1, *GRPO_PAIR_OPTIONS,
-                         "--overwrite")
+                         *self.prompt_option(), "--overwrite")
 
     def untrained(self) -> Path:
         from r1track.nano import make_nano_model
@@ -268,13 +281,15 @@ class Pipeline:
         out = self.work / "untrained"
         if not (out / "config.json").is_file():
             start = time.perf_counter()
-            make_nano_model(out, seed=0, overwrite=True)
+            make_nano_model(out, seed=0, overwrite=True, settings=NanoSettings(prompt=self.prompt))
             self.record("make-nano-model", time.perf_counter() - start)
         return out
 
     def _common(self) -> list[str]:
+        """Overrides of every training command: the validation split, and with ``bf16`` mixed precision on the
+        CPU (float32 weights, bfloat16 matrix products under autocast)."""
         synth = self.work / "synth"
-        return [f"data.validation.root={synth}"]
+        return [f"data.validation.root={synth}", *(["trainer.bf16=true", "trainer.use_cpu=true"] if self.bf16 else [])]
 
     def sft(self, untrained: Path) -> dict[str, Path]:
         """The SFT rounds, each from the previous round's model; {round name: model folder}."""
@@ -357,25 +372,30 @@ class Pipeline:
         return {src: self.real_pair_options(options) for src, options in {**REAL_SOURCES, "synth": synth}.items()}
 
     def real_pair_options(self, options: list) -> list:
-        """``build-pairs`` options as the real stages use them: at the crop size, with ``--previous-rate`` and
-        ``--tracker-factor``, and context factors scaled to ``--search-factor``."""
+        """``build-pairs`` options as the real stages use them: at the crop size, with the prompt,
+        ``--previous-rate`` and ``--tracker-factor``, and context factors scaled to ``--search-factor``."""
         previous = ["--previous-rate", str(self.previous_rate)] if self.previous_rate else []
         tracker = ["--tracker-factor", str(self.tracker_factor)] if self.tracker_factor else []
-        return [*at_factor(at_crop(options, self.crop), self.search_factor), *previous, *tracker]
+        return [*at_factor(at_crop(options, self.crop), self.search_factor), *self.prompt_option(), *previous, *tracker]
+
+    def prompt_option(self) -> list[str]:
+        """``build-pairs``' prompt option: none for ``current``, its default (the commands stay as they were)."""
+        return [] if self.prompt == "current" else ["--prompt", self.prompt]
 
     def start_model(self, synthetic: Path) -> Path:
-        """The real stages' start: the synthetic model, or with another crop size or search factor the same
-        weights set to track with them (``WORK/runs/synthetic-N[-fF]/model``)."""
+        """The real stages' start: the synthetic model, or with another crop size, search factor or prompt the
+        same weights set to track with them (``WORK/runs/synthetic-N[-fF][-PROMPT]/model``)."""
         from r1track.nano import read_settings
 
         settings, factor = read_settings(synthetic), self.search_factor
-        made_for = (settings.get("crop_size", NANO_CROP_SIZE), settings.get("search_factor", NANO_FACTOR))
-        if made_for == (self.crop, factor):
+        made_for = (settings.get("crop_size", NANO_CROP_SIZE), settings.get("search_factor", NANO_FACTOR),
+                    settings.get("prompt", "current"))
+        if made_for == (self.crop, factor, self.prompt):
             return synthetic
-        suffix = "" if factor == NANO_FACTOR else f"-f{factor:g}"
+        suffix = ("" if factor == NANO_FACTOR else f"-f{factor:g}") + ("" if self.prompt == made_for[2] else f"-{self.prompt}")
         out = self.work / "runs" / f"synthetic-{self.crop}{suffix}" / "model"
         if not (out / "config.json").is_file():
-            retarget(synthetic, out, self.crop, factor)
+            retarget(synthetic, out, self.crop, factor, self.prompt)
         return out
 
     def sft_real(self, start: Path) -> Path:
@@ -631,19 +651,20 @@ def at_factor(options: list, factor: float) -> list:
     return out
 
 
-def retarget(model: Path, out: Path, crop: int, factor: float = NANO_FACTOR) -> Path:
-    """A copy of checkpoint ``model`` that tracks with ``crop``-px crops and template and search factor
-    ``factor``: its tracker settings (``r1track.json``) and its processor's resize bound (whole frames for
-    grounding get as many pixels). The weights are unchanged: a Qwen-VL vision tower takes any multiple
-    of 28 px."""
+def retarget(model: Path, out: Path, crop: int, factor: float = NANO_FACTOR, prompt: str | None = None) -> Path:
+    """A copy of checkpoint ``model`` that tracks with ``crop``-px crops, template and search factor
+    ``factor`` and prompt variant ``prompt`` (default: its own): its tracker settings (``r1track.json``) and
+    its processor's resize bound (whole frames for grounding get as many pixels). The weights are
+    unchanged: a Qwen-VL vision tower takes any multiple of 28 px."""
     from r1track.nano import NanoSettings, read_settings, write_settings
     from r1track.training.config import ModelArgs
     from r1track.training.stage import load_processor
 
     staging = staged_copy(model, out)
     load_processor(ModelArgs(name_or_path=str(model), max_pixels=crop * crop)).save_pretrained(staging)
-    write_settings(staging, NanoSettings(**{**read_settings(model), "crop_size": crop, "template_factor": factor,
-                                             "search_factor": factor}))
+    settings = read_settings(model)
+    write_settings(staging, NanoSettings(**{**settings, "crop_size": crop, "template_factor": factor,
+                                             "search_factor": factor, "prompt": prompt or settings.get("prompt", "current")}))
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
@@ -927,7 +948,8 @@ def recorded_settings(work: Path) -> dict:
         raise R1TrackError(f"{work}: not a reproduce_nano.py work folder (no pipeline.json)")
     made = json.loads((work / "pipeline.json").read_text())
     return {"stop": "last", "crop_size": NANO_CROP_SIZE, "previous_rate": 0.0, "tracker_factor": None, "sft_epochs": 1,
-            "grpo_steps": GRPO_STEPS, "validation": "val", "search_factor": NANO_FACTOR, **made}
+            "grpo_steps": GRPO_STEPS, "validation": "val", "search_factor": NANO_FACTOR, "prompt": "current", "bf16": False,
+            **made}
 
 
 def settings_conflict(work: Path, settings: dict) -> str | None:
@@ -1003,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation", choices=VALIDATIONS, default="val",
                         help="what early stopping and --install best rank models by: the pasted validation set, or it "
                              "pooled by frame with the real training sequences tracked from their first box")
+    parser.add_argument("--prompt", choices=PROMPT_VARIANTS, default="current",
+                        help="prompt variant of every pair set and tracker; with --synthetic-model the real stages "
+                             "start from it set to this prompt (default: the packaged model's)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="train in mixed precision on the CPU (bfloat16 matrix products under autocast)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -1037,7 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = dict(quick=args.quick, mix=args.mix, loop_kl=args.loop_kl, loop_pool=args.loop_pool, stop=args.stop,
                     crop_size=args.crop_size, search_factor=args.search_factor, previous_rate=args.previous_rate,
                     tracker_factor=args.tracker_factor, sft_epochs=args.sft_epochs, grpo_steps=args.grpo_steps,
-                    validation=args.validation,
+                    validation=args.validation, prompt=args.prompt, bf16=args.bf16,
                     synthetic_model=str(args.synthetic_model.resolve()) if args.synthetic_model else None)
     if conflict := settings_conflict(work, settings):  # one line, no usage: the options are valid
         print(f"{parser.prog}: error: {conflict}", file=sys.stderr)

@@ -94,8 +94,20 @@ def test_digits_are_single_tokens(processor):
 
 def test_prompts_are_compact(processor):
     # merges are learnt on the prompts: the reference prompt takes a few dozen tokens, not hundreds
-    text = tracking_messages("[40,41,70,72]")[0]["content"][-1]["text"]
-    assert len(processor.tokenizer(text, add_special_tokens=False).input_ids) < 80
+    def tokens(variant: str) -> int:
+        text = tracking_messages("[40,41,70,72]", variant)[0]["content"][-1]["text"]
+        return len(processor.tokenizer(text, add_special_tokens=False).input_ids)
+
+    assert tokens("current") < 80
+    assert tokens("compact") < tokens("current") / 2  # the compact variant, for models trained from scratch
+
+
+def test_a_fresh_tokenizer_is_the_shipped_models(processor, shipped):
+    # the same merges on every machine and after new prompt variants: a from-scratch pipeline run makes the
+    # tokenizer the packaged model was trained with
+    fresh = json.loads(processor.tokenizer.backend_tokenizer.to_str())["model"]
+    packaged = json.loads((shipped / "tokenizer.json").read_text())["model"]
+    assert fresh["vocab"] == packaged["vocab"] and fresh["merges"] == packaged["merges"]
 
 
 def test_make_nano_model_writes_a_loadable_small_checkpoint(untrained):

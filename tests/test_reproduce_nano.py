@@ -1,7 +1,7 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
 early stopping stops each GRPO run, the real stages at another crop size or search factor, and
 their search crops around the previous frame's box and templates cut as the tracker cuts them, the
-real SFT's epochs, and the validation AO that ranks models."""
+real SFT's epochs, the prompt and CPU mixed precision, and the validation AO that ranks models."""
 
 from __future__ import annotations
 
@@ -366,3 +366,38 @@ def test_validation_pools_the_pasted_set_with_the_real_training_sequences_by_fra
     (tmp_path / "pipeline.json").write_text(json.dumps(dict(quick=False, mix="real+paste", loop_kl="round",
                                                             loop_pool="latest", synthetic_model=None)))
     assert reproduce.recorded_settings(tmp_path)["validation"] == "val"
+
+
+def test_prompt_and_bf16_reach_every_pair_set_and_training_command_and_old_folders_resume_without(
+    reproduce, tmp_path
+):
+    import r1track
+    from r1track.nano import make_nano_model, read_settings
+
+    synthetic = make_nano_model(tmp_path / "synthetic", seed=0)
+    pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real", prompt="compact", bf16=True)
+    start = pipeline.start_model(synthetic)  # the same weights, set to track with the compact prompt
+    assert start == tmp_path / "w" / "runs" / "synthetic-112-compact" / "model"
+    assert (start / "model.safetensors").read_bytes() == (synthetic / "model.safetensors").read_bytes()
+    assert {**read_settings(synthetic), "prompt": "compact"} == read_settings(start)
+    assert r1track.load_tracker(str(start), device="cpu").prompt == "compact"
+    assert [given(o).prompt for o in real_stage_pair_sets(reproduce, pipeline)] == ["compact"] * 5
+    ran = []
+    recorded = recording(reproduce, ran)(tmp_path / "r", quick=True, threads=1, mix="real", prompt="compact", bf16=True)
+    recorded.sft_real(start)
+    recorded.synthetic_pairs()
+    pairs = [args for _, args in ran if args[0] == "build-pairs"]
+    assert pairs and all(args[args.index("--prompt") + 1] == "compact" for args in pairs)
+    trains = [args for _, args in ran if args[0] == "train"]
+    assert trains and all(option(a, "trainer.bf16") == "true" and option(a, "trainer.use_cpu") == "true" for a in trains)
+    assert read_settings(recorded.untrained())["prompt"] == "compact"  # a from-scratch model is made for it
+
+    plain = reproduce.Pipeline(tmp_path / "p", quick=True, threads=1, mix="real")
+    assert plain.start_model(synthetic) == synthetic and "--prompt" not in plain.real_pair_options([])
+    assert not [a for a in plain._common() if a.startswith("trainer.")]  # float32 unless asked
+    old = dict(quick=True, mix="real", loop_kl="round", loop_pool="latest", stop="val", synthetic_model=None)
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "prompt", "current", "compact")
+    assert_old_folders_resume_with(reproduce, tmp_path, old, "bf16", False, True)
+    resumed = reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1)
+    assert (resumed.prompt, resumed.bf16) == ("current", False)
+    assert "invalid choice: 'three'" in refusal(tmp_path, "--prompt", "three")  # two-image variants only

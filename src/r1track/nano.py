@@ -116,7 +116,7 @@ def tokenizer_corpus(seed: int = 0, boxes: int = 400) -> list[str]:
         return format_box([x1, y1, x1 + w, y1 + h])
 
     texts = [SYSTEM_MESSAGE, "system\n", "user\n", "assistant\n", THINK_PREFIX, "<think> </think> <answer> </answer>"]
-    for variant in PROMPTS:
+    for variant in (v for v in PROMPTS if v != "compact"):  # its words are current's: the merges stay as they were
         for _ in range(8 if variant in ("current", "direct") else 2):
             texts.append(tracking_text([box() for _ in range(PROMPT_IMAGES[variant] - 1)], variant))
     sizes, colours, shapes = _corpus_words()
@@ -258,8 +258,10 @@ def read_settings(model_dir: str | Path) -> dict:
     return {k: v for k, v in data.items() if k in known} if isinstance(data, dict) else {}
 
 
-def make_nano_model(out: str | Path, seed: int = 0, overwrite: bool = False) -> Path:
-    """Write an untrained nano checkpoint (safetensors, processor, ``r1track.json``) to ``out``.
+def make_nano_model(
+    out: str | Path, seed: int = 0, overwrite: bool = False, settings: NanoSettings | None = None
+) -> Path:
+    """Write an untrained nano checkpoint (safetensors, processor, ``r1track.json``: ``settings``) to ``out``.
 
     Written in a staging folder beside ``out`` and renamed into place: the checkpoint is whole or absent.
     """
@@ -273,7 +275,7 @@ def make_nano_model(out: str | Path, seed: int = 0, overwrite: bool = False) -> 
     try:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
-        write_settings(staging)
+        write_settings(staging, settings)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         staging.rename(out)

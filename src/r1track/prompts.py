@@ -13,6 +13,9 @@ Our variants:
   most recent frame with the box the tracker predicted there, (3) the search crop. The recent view
   shows the target's current appearance; the first view keeps the identity anchored.
 - ``three-direct``: ``three`` with a JSON-only answer.
+- ``compact``: the ``current`` task in one short sentence, for models trained from scratch (the nano
+  model, whose training steps are mostly spent on text tokens): under half the ``current`` prompt's
+  tokens with the nano tokenizer.
 
 Images are ``{"type": "image"}`` placeholders, one per image, in order, before the text; unlike the
 reference inference script no literal ``<image>`` text is sent (training never saw it).
@@ -64,10 +67,11 @@ PROMPTS = {
         "4. Answer with only the coordinates of the target in <image_3> as a JSON list "
         "[x_min,y_min,x_max,y_max] of integers, without any other text."
     ),
+    "compact": "Re-locate the target marked by bounding box {box} in <image_1> in <image_2>.",
 }
 
 # images per query for each variant (one box per image but the last)
-PROMPT_IMAGES = {"current": 2, "old": 2, "direct": 2, "three": 3, "three-direct": 3}
+PROMPT_IMAGES = {"current": 2, "old": 2, "direct": 2, "three": 3, "three-direct": 3, "compact": 2}
 # the three-image counterpart of a two-image variant
 THREE_IMAGE_VARIANT = {"current": "three", "direct": "three-direct", "three": "three", "three-direct": "three-direct"}
 

@@ -148,19 +148,24 @@ def train_pairs(recipe: Recipe, family: str):
 
 
 def validation_callback(recipe: Recipe, processor, family: str):
-    """The tracking validation callback of ``data.validation``, or None."""
+    """The tracking validation callback of ``data.validation``, or None. The policy is tracked with the start
+    checkpoint's tracker settings (``r1track.json``: prompt, crop size, factors), the way it will be run,
+    under the recipe's ``data.validation.tracker`` options."""
+    from r1track.trackers.mllm import TRACKER_OPTIONS, checkpoint_settings
     from r1track.training.callbacks import TrackingValidationCallback
 
     sequences = validation_sequences(recipe)
     if not sequences:
         return None
     v = recipe.data.validation
+    saved = {k: x for k, x in checkpoint_settings(recipe.model.name_or_path).items() if k in TRACKER_OPTIONS}
+    saved.pop("family", None)  # the family comes from the policy's config (``family``)
     return TrackingValidationCallback(
         sequences,
         v.every_n_steps,
         processor,
         family=family,
-        tracker_options=v.tracker,
+        tracker_options={**saved, **v.tracker},
         max_frames=v.max_frames,
         max_new_tokens=v.max_new_tokens,
     )
