@@ -9,7 +9,7 @@ held-out MOT identities and the validation set.
 Each folder's runs are evaluated where their results are missing (``r1track eval``, the pipeline's names
 and commands, so a later resume of the pipeline reuses them); AO per set, real+mot pooled by frame, and
 per variant the seed mean. The ``options`` column gives what the folder's ``pipeline.json`` records
-(crop size, search factor, previous rate, tracker factor). ``--extra RUN``: more models to compare,
+(crop size, search factor, previous rate, tracker factor, prompt, bf16). ``--extra RUN``: more models to compare,
 ``WORK/runs/RUN/model`` where a folder has one (e.g. an SFT run continued by hand); extra runs named
 ``sft-real-seed*`` (the SFT recipe with other trainer seeds) also give an SFT seed mean with ``sft-real``.
 """
@@ -45,6 +45,8 @@ def compare(work: Path, seeds: list[int], variants: tuple[str, ...], threads: in
     options = f"{record['crop_size']} px, search factor {record['search_factor']:g}"
     options += f", previous {record['previous_rate']:g}"
     options += f", tracker factor {record['tracker_factor']:g}" if record["tracker_factor"] else ""
+    options += f", {record['prompt']} prompt" if record["prompt"] != "current" else ""
+    options += ", bf16" if record["bf16"] else ""
     return options, {name: {k: scores[k][name]["ao"] for k in SETS} for name in models}, stops
 
 
