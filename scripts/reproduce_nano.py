@@ -7,7 +7,7 @@
                                      [--crop-size 112] [--search-factor 4] [--previous-rate 0]
                                      [--tracker-factor F]
                                      [--sft-epochs 2] [--grpo-steps 60] [--validation val|val+real-train]
-                                     [--prompt current|compact|...] [--bf16]
+                                     [--prompt current|compact|...] [--bf16] [--synthetic-seeds [S ...]]
 
 Each step is skipped when its output already exists, so an interrupted run resumes (``--fresh`` starts
 over); the options that decide what the steps produce are recorded in ``WORK/pipeline.json``, and a
@@ -20,7 +20,9 @@ starts the real stages from PATH):
    and GRPO pairs (same crop distribution, tracking only, seed 1).
 3. ``r1track.nano.make_nano_model``: the untrained nano checkpoint (random weights, seed 0).
 4. ``r1track train sft``: round 1 from scratch (``recipes/nano-sft.yaml``), rounds 2 to 4 continue on
-   fresh pairs (``recipes/nano-sft-more.yaml``); ``r1track train grpo`` from round 4, once per seed.
+   fresh pairs (``recipes/nano-sft-more.yaml``); ``r1track train grpo`` from round 4, once per seed
+   (``--synthetic-seeds``, default ``--seeds``; with none the synthetic stage ends with SFT round 4,
+   which is all the real stages start from).
 5. ``r1track eval`` of every model on the synthetic held-out split; table and curves.
 
 Real-video stages (``../shared/data/real``; skipped with ``--synthetic-only``):
@@ -262,7 +264,7 @@ class Pipeline:
                              *which, "--out", self.work / name, "--sequences", c[count], "--frames",
                              c["train_frames"], "--seed", seed, "--no-progress", "--overwrite")
 
-    def synthetic_pairs(self) -> None:
+    def synthetic_pairs(self, grpo: bool = True) -> None:
         c, synth = self.cfg, self.work / "synth"
         pairs = self.work / "pairs"
         for name, _, seed, _ in SFT_ROUNDS:
@@ -270,7 +272,7 @@ class Pipeline:
                 self.r1track(f"pairs-{name}", "build-pairs", "--dataset", "got10k", "--root", synth, "--split",
                              "train", "--out", pairs / name, "--samples", c["sft_pairs"], "--seed", seed,
                              *SFT_PAIR_OPTIONS, *self.prompt_option(), "--overwrite")
-        if not (pairs / "grpo" / "pairs.json").is_file():
+        if grpo and not (pairs / "grpo" / "pairs.json").is_file():
             self.r1track("pairs-grpo", "build-pairs", "--dataset", "got10k", "--root", synth, "--split", "train",
                          "--out", pairs / "grpo", "--samples", c["grpo_pairs"], "--seed", 1, *GRPO_PAIR_OPTIONS,
                          *self.prompt_option(), "--overwrite")
@@ -690,8 +692,10 @@ def summary(scores: dict, seeds: list[int]) -> dict:
     """SFT+GRPO against SFT: mean and spread (max - min) of the GRPO seeds, all from the same SFT model."""
     import numpy as np
 
-    grpo = np.array([scores[f"sft+grpo-seed{s}"]["ao"] for s in seeds])
     sft = scores["sft"]["ao"]
+    if not seeds:  # --synthetic-seeds with none: SFT only
+        return {"sft_ao": sft, "target_sft_ao_0.5": bool(sft >= 0.5)}
+    grpo = np.array([scores[f"sft+grpo-seed{s}"]["ao"] for s in seeds])
     out = {"sft_ao": sft, "grpo_ao": grpo.tolist(), "grpo_ao_mean": float(grpo.mean()),
            "grpo_ao_std": float(grpo.std(ddof=1)) if len(grpo) > 1 else 0.0,
            "grpo_ao_spread": float(grpo.max() - grpo.min()), "gain": float(grpo.mean() - sft)}
@@ -878,6 +882,8 @@ def curves(work: Path, seeds: list[int], out: Path, real: bool = False, stops: d
     written.append(out / "sft_curves.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
+    if not seeds:
+        return written
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     keys = (("reward", "GRPO mean reward"), ("/mean_iou", "GRPO mean IoU of samples"),
@@ -986,6 +992,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "nano", help="work folder (data, runs, report)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GRPO seeds")
+    parser.add_argument("--synthetic-seeds", type=int, nargs="*", default=None,
+                        help="GRPO seeds of the synthetic stage (default: --seeds; none: the synthetic stage ends "
+                             "with SFT, as the real stages start from it)")
     parser.add_argument("--install", metavar="MODEL", default=None,
                         help="copy this model (sft-real, grpo-loop-seed0, ...; best: the highest validation AO) into "
                              "the package as the default")
@@ -1038,7 +1047,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.work.resolve()
     rounds = [name for name, *_ in SFT_ROUNDS]
-    names = ["static", "untrained", *rounds[:-1], "sft", *(f"sft+grpo-seed{s}" for s in args.seeds)]
+    synthetic_seeds = args.seeds if args.synthetic_seeds is None else args.synthetic_seeds
+    names = ["static", "untrained", *rounds[:-1], "sft", *(f"sft+grpo-seed{s}" for s in synthetic_seeds)]
     real_names = ["synthetic", "sft-real", *(f"grpo-{v}-seed{s}" for v in ("ref", "loop") for s in args.seeds)]
     choices = names[1:] if args.synthetic_only else [*real_names, "best"]
     if args.install is not None and args.install not in choices:  # said before hours of training, not after
@@ -1076,16 +1086,16 @@ def main(argv: list[str] | None = None) -> int:
     report.mkdir(exist_ok=True)
     result: dict = {}
     if args.synthetic_model is None:
-        p.synthetic_pairs()
+        p.synthetic_pairs(grpo=bool(synthetic_seeds))
         untrained = p.untrained()
         sft_rounds = p.sft(untrained)
         synthetic = sft_rounds[rounds[-1]]
-        grpo = p.grpo(synthetic, args.seeds)
+        grpo = p.grpo(synthetic, synthetic_seeds)
         models = dict(zip(names, [None, untrained, *sft_rounds.values(), *grpo.values()], strict=True))
         p.evaluate(models)
         scores = score(work, names)
         result["synthetic"] = {"scores": {k: {m: v[m] for m in ("ao", "sr50", "sr75", "num_frames", "num_sequences")}
-                                          for k, v in scores.items()}, "summary": summary(scores, args.seeds)}
+                                          for k, v in scores.items()}, "summary": summary(scores, synthetic_seeds)}
         (report / "table.md").write_text(table(scores) + "\n")
         print(table(scores))
     else:
@@ -1121,7 +1131,7 @@ def main(argv: list[str] | None = None) -> int:
     result["timings_s"] = p.timings
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    pngs = curves(work, args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"),
+    pngs = curves(work, synthetic_seeds if args.synthetic_only else args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"),
                   sft_epochs=p.sft_epochs, loop_rounds=p.loop_rounds)
     if result.get("otb"):
         print("OTB:", json.dumps(result["otb"]))

@@ -1,7 +1,8 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
 early stopping stops each GRPO run, the real stages at another crop size or search factor, and
 their search crops around the previous frame's box and templates cut as the tracker cuts them, the
-real SFT's epochs, the prompt and CPU mixed precision, and the validation AO that ranks models."""
+real SFT's epochs, the prompt and CPU mixed precision, the validation AO that ranks models, and a
+synthetic stage without GRPO."""
 
 from __future__ import annotations
 
@@ -401,3 +402,16 @@ def test_prompt_and_bf16_reach_every_pair_set_and_training_command_and_old_folde
     resumed = reproduce.Pipeline.from_settings(tmp_path, reproduce.recorded_settings(tmp_path), threads=1)
     assert (resumed.prompt, resumed.bf16) == ("current", False)
     assert "invalid choice: 'three'" in refusal(tmp_path, "--prompt", "three")  # two-image variants only
+
+
+def test_with_no_synthetic_seeds_the_synthetic_stage_ends_with_sft(reproduce, tmp_path):
+    ran = []
+    pipeline = recording(reproduce, ran)(tmp_path / "w", quick=True, threads=1, mix="real")
+    pipeline.synthetic_pairs(grpo=False)
+    assert [args[args.index("--out") + 1] for _, args in ran] == [
+        str(tmp_path / "w" / "pairs" / name) for name, *_ in reproduce.SFT_ROUNDS]  # no GRPO pairs
+    assert pipeline.grpo(tmp_path / "sft", []) == {} and len(ran) == 4  # no GRPO run
+    scores = {"sft": {"ao": 0.51}, "sft+grpo-seed0": {"ao": 0.49}, "sft+grpo-seed1": {"ao": 0.55}}
+    assert reproduce.summary(scores, []) == {"sft_ao": 0.51, "target_sft_ao_0.5": True}
+    both = reproduce.summary(scores, [0, 1])
+    assert both["grpo_ao_mean"] == pytest.approx(0.52) and both["grpo_ao_spread"] == pytest.approx(0.06)
