@@ -1131,8 +1131,8 @@ def main(argv: list[str] | None = None) -> int:
     result["timings_s"] = p.timings
     result["total_s"] = round(time.perf_counter() - start, 1)
     (report / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    pngs = curves(work, synthetic_seeds if args.synthetic_only else args.seeds, report, real=not args.synthetic_only, stops=result.get("real", {}).get("stops"),
-                  sft_epochs=p.sft_epochs, loop_rounds=p.loop_rounds)
+    pngs = curves(work, synthetic_seeds if args.synthetic_only else args.seeds, report, real=not args.synthetic_only,
+                  stops=result.get("real", {}).get("stops"), sft_epochs=p.sft_epochs, loop_rounds=p.loop_rounds)
     if result.get("otb"):
         print("OTB:", json.dumps(result["otb"]))
     print(f"report: {report / 'results.json'}, {', '.join(str(x) for x in pngs)}; {result['total_s'] / 60:.1f} min")
