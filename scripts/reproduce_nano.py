@@ -93,6 +93,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from r1track.atomic import atomic_write_text  # noqa: E402
 from r1track.nano import NANO_CROP_SIZE, NanoSettings  # noqa: E402  (the source tree's, as every step runs it)
 from r1track.prompts import PROMPT_IMAGES  # noqa: E402
 
@@ -225,10 +226,11 @@ class Pipeline:
             raise SystemExit("\n".join(failed))
 
     def record(self, name: str, seconds: float) -> None:
-        """A step's wall time: the latest in ``timings.json``, every execution (resumes too) appended to
+        """A step's wall time: its first completed execution in ``timings.json`` (a resume's evaluations only
+        find their results, so they must not replace what the work cost), every execution appended to
         ``timings-history.jsonl``."""
-        self.timings[name] = round(seconds, 1)
-        self.timings_file.write_text(json.dumps(self.timings, indent=1) + "\n")
+        self.timings.setdefault(name, round(seconds, 1))
+        atomic_write_text(self.timings_file, json.dumps(self.timings, indent=1) + "\n")
         with open(self.work / "timings-history.jsonl", "a") as history:
             history.write(json.dumps({"step": name, "seconds": round(seconds, 1), "ended": time.strftime("%FT%T")}) + "\n")
 

@@ -1,8 +1,8 @@
 """scripts/reproduce_nano.py: a work folder remembers the options that made it, the closed-loop pool, where
 early stopping stops each GRPO run, the real stages at another crop size or search factor, and
 their search crops around the previous frame's box and templates cut as the tracker cuts them, the
-real SFT's epochs, the prompt and CPU mixed precision, the validation AO that ranks models, and a
-synthetic stage without GRPO."""
+real SFT's epochs, the prompt and CPU mixed precision, the validation AO that ranks models, a
+synthetic stage without GRPO, and step times across resumes."""
 
 from __future__ import annotations
 
@@ -415,3 +415,15 @@ def test_with_no_synthetic_seeds_the_synthetic_stage_ends_with_sft(reproduce, tm
     assert reproduce.summary(scores, []) == {"sft_ao": 0.51, "target_sft_ao_0.5": True}
     both = reproduce.summary(scores, [0, 1])
     assert both["grpo_ao_mean"] == pytest.approx(0.52) and both["grpo_ao_spread"] == pytest.approx(0.06)
+
+
+def test_a_resume_keeps_each_steps_first_time_and_the_history_keeps_every_execution(reproduce, tmp_path):
+    work = tmp_path / "w"
+    reproduce.Pipeline(work, quick=True, threads=1, mix="real").record("eval-sft", 138.7)
+    resumed = reproduce.Pipeline(work, quick=True, threads=1, mix="real")  # reads the folder's timings.json
+    resumed.record("eval-sft", 59.5)  # the resume's evaluation found its results
+    resumed.record("train-sft-real", 700.0)  # stopped before it ended the first time: its first completion
+    assert json.loads((work / "timings.json").read_text()) == {"eval-sft": 138.7, "train-sft-real": 700.0}
+    history = [json.loads(line) for line in (work / "timings-history.jsonl").read_text().splitlines()]
+    assert [(h["step"], h["seconds"]) for h in history] == [
+        ("eval-sft", 138.7), ("eval-sft", 59.5), ("train-sft-real", 700.0)]
