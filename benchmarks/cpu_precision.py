@@ -1,6 +1,8 @@
-"""Training speed on the CPU: float32, bfloat16 autocast, torch.compile and the prompt's length, side by side.
+"""Training speed on the CPU: float32, bfloat16 autocast, torch.compile, the prompt's length and a data-loading
+process, side by side.
 
     PYTHONPATH=src .venv/bin/python benchmarks/cpu_precision.py [--model PATH] [--sft-steps 40] [--grpo-steps 8]
+        [--settings NAME ...]
 
 Builds a small synthetic training split and its pairs in a temporary folder (the pipeline's pair options,
 once per prompt variant), then runs the nano recipes (``recipes/nano-sft-real.yaml``,
@@ -8,7 +10,9 @@ once per prompt variant), then runs the nano recipes (``recipes/nano-sft-real.ya
 once per setting, each in a fresh process (accelerate keeps its mixed-precision state per process).
 ``trainer.bf16=true trainer.use_cpu=true`` is mixed precision (weights, gradients and
 optimizer state stay float32; matrix products run in bfloat16 under ``torch.autocast``);
-``trainer.torch_compile=true`` compiles the model first (SFT only: GRPO's generation is not compiled).
+``trainer.torch_compile=true`` compiles the model first (SFT only: GRPO's generation is not compiled);
+``trainer.dataloader_num_workers=1`` prepares the next batch (images through the processor, text through the
+chat template) in another process while the model trains.
 Prints the median seconds per step after the first ``--warmup`` steps (compilation happens there), the
 time of those first steps, the speed against float32 with the packaged prompt, the mean number of tokens
 per SFT sample, and the mean training loss (same pairs and seed: a precision problem would show as
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +50,8 @@ SETTINGS = {
     "float32 + compile": (COMPILE, "current"),
     "bf16 + compile": (BF16 + COMPILE, "current"),
     "bf16, compact prompt": (BF16, "compact"),
+    # the batches' images and text prepared in a second process while the model trains on the last one
+    "bf16, 1 loader worker": (BF16 + ["trainer.dataloader_num_workers=1"], "current"),
 }
 
 
@@ -108,26 +115,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grpo-steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=5, help="first steps left out of the median (compilation)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS), metavar="NAME",
+                        help=f"settings to run, quoted (default: all; speeds against the first run): {' / '.join(SETTINGS)}")
     args = parser.parse_args(argv)
     if min(args.sft_steps, args.grpo_steps) <= args.warmup:
         parser.error("--sft-steps and --grpo-steps must exceed --warmup")
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        pairs = {prompt: make_pairs(tmp, prompt) for prompt in {p for _, p in SETTINGS.values()}}
+        pairs = {prompt: make_pairs(tmp, prompt) for prompt in {SETTINGS[name][1] for name in args.settings}}
         print(f"{'stage':<5} {'setting':<21} {'s/step':>7} {'warm-up s':>10} {'speed':>7} {'tokens':>7} {'loss':>7}")
         for stage, steps in (("sft-real", args.sft_steps), ("grpo", args.grpo_steps)):
             base = None
             for k, (name, (extra, prompt)) in enumerate(SETTINGS.items()):
-                if stage == "grpo" and "compile" in name:
+                if name not in args.settings or stage == "grpo" and "compile" in name:
                     continue
                 overrides = [f"model.name_or_path={args.model}", f"data.train={pairs[prompt][stage]}",
                              f"data.validation.root={tmp / 'synth'}", f"trainer.max_steps={steps}",
                              "trainer.logging_steps=1", *extra]  # fmt: skip
-                with spawn.Pool(1) as pool:
+                # not a multiprocessing.Pool: its daemonic workers may not start data-loading processes
+                with ProcessPoolExecutor(1, mp_context=spawn) as pool:
                     run = (stage, overrides, tmp / f"run-{stage}-{k}", args.warmup, args.threads)
-                    per_step, warm, tokens, loss = pool.apply(timed_run, run)
-                base = base or per_step  # float32 runs first
+                    per_step, warm, tokens, loss = pool.submit(timed_run, *run).result()
+                base = base or per_step
                 print(f"{stage.split('-')[0]:<5} {name:<21} {per_step:>7.3f} {warm:>10.1f} {base / per_step:>6.2f}x "
                       f"{tokens:>7.1f} {loss:>7.4f}", flush=True)  # fmt: skip
     return 0

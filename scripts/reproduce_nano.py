@@ -98,6 +98,8 @@ from r1track.nano import NANO_CROP_SIZE, NanoSettings  # noqa: E402  (the source
 from r1track.prompts import PROMPT_IMAGES  # noqa: E402
 
 PROMPT_VARIANTS = tuple(v for v, n in PROMPT_IMAGES.items() if n == 2)  # what build-pairs --prompt takes
+# model soups of the real stages (--soups): name -> the GRPO variants whose stopped runs it averages
+SOUPS = {"soup-loop": ("loop",), "soup-all": ("ref", "loop")}
 
 NANO_FACTOR = NanoSettings.search_factor  # the synthetic model's template and search factor
 ASSET = ROOT / "src" / "r1track" / "assets" / "nano"
@@ -492,6 +494,21 @@ class Pipeline:
             reuse_stop_results(self.work / f"results-{s}", stops)
         return stops
 
+    def soups(self, runs: dict[str, Path], seeds: list[int]) -> dict[str, Path]:
+        """Each of ``SOUPS``: the uniform weight average of its variants' runs (``runs``: where they stop)."""
+        from r1track.training.soup import SOURCES, soup
+
+        out = {}
+        for name, variants in SOUPS.items():
+            out[name] = model = self.work / "runs" / name / "model"
+            ingredients = [runs[f"grpo-{v}-seed{s}"] for v in variants for s in seeds]
+            made = json.loads((model / SOURCES).read_text())["models"] if (model / SOURCES).is_file() else None
+            if made != [str(m.resolve()) for m in ingredients]:  # absent, or made from other runs: (re)made
+                start = time.perf_counter()
+                soup(ingredients, model, overwrite=True)
+                self.record(name, time.perf_counter() - start)
+        return out
+
     def validation_ao(self, names: list[str]) -> dict[str, float]:
         """Each tracked model's AO on the validation set, its parts pooled by frame."""
         from r1track.metrics import score_got10k
@@ -546,13 +563,13 @@ class Pipeline:
         for i in range(0, len(names), 2):
             self.parallel({n: commands[n] for n in names[i:i + 2]})
 
-    def score_installed(self, name: str) -> dict:
-        """The packaged model on the whole synthetic held-out split (120 sequences)."""
+    def score_installed(self, name: str, model: Path = ASSET) -> dict:
+        """The packaged model (or ``model``) on the whole synthetic held-out split (120 sequences)."""
         from r1track import datasets
         from r1track.metrics import score_got10k
 
         results = self.work / "results-synth-all"
-        self.r1track(f"eval-synth-all-{name}", "eval", *self.evaluation_sets()["synth"], "--tracker", "mllm", "--model", ASSET,
+        self.r1track(f"eval-synth-all-{name}", "eval", *self.evaluation_sets()["synth"], "--tracker", "mllm", "--model", model,
                      "--max-new-tokens", "24", "--batch-size", "40", "--device", "cpu", "--name", name, "--results",
                      results, "--no-progress")
         overall = score_got10k(datasets.load("got10k", self.work / "synth", "val"), results / name)["overall"]
@@ -1041,6 +1058,9 @@ def main(argv: list[str] | None = None) -> int:
                              "start from it set to this prompt (default: the packaged model's)")
     parser.add_argument("--bf16", action="store_true",
                         help="train in mixed precision on the CPU (bfloat16 matrix products under autocast)")
+    parser.add_argument("--soups", action="store_true",
+                        help="also average each variant's stopped GRPO runs into model soups (soup-loop: the closed "
+                             "loop's seeds, soup-all: both variants'), evaluated and installable like the runs")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the pipeline")
     parser.add_argument("--fresh", action="store_true", help="delete the work folder first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per command")
@@ -1051,12 +1071,15 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [name for name, *_ in SFT_ROUNDS]
     synthetic_seeds = args.seeds if args.synthetic_seeds is None else args.synthetic_seeds
     names = ["static", "untrained", *rounds[:-1], "sft", *(f"sft+grpo-seed{s}" for s in synthetic_seeds)]
-    real_names = ["synthetic", "sft-real", *(f"grpo-{v}-seed{s}" for v in ("ref", "loop") for s in args.seeds)]
+    real_names = ["synthetic", "sft-real", *(f"grpo-{v}-seed{s}" for v in ("ref", "loop") for s in args.seeds),
+                  *(SOUPS if args.soups else ())]
     choices = names[1:] if args.synthetic_only else [*real_names, "best"]
     if args.install is not None and args.install not in choices:  # said before hours of training, not after
         parser.error(f"--install: choose one of {', '.join(choices)}")
     if args.install is not None and args.quick:
         parser.error("--install with --quick would package a smoke test's model over the default")
+    if args.soups and len(args.seeds) < 2:
+        parser.error("--soups: a soup averages two or more runs; give two or more --seeds")
     if args.crop_size < 28 or args.crop_size % 28:
         parser.error(f"--crop-size {args.crop_size}: a multiple of 28 px (one visual token) is needed")
     if not args.search_factor > 1:
@@ -1107,9 +1130,12 @@ def main(argv: list[str] | None = None) -> int:
         sft_real = p.sft_real(p.start_model(synthetic))
         ref = p.grpo_reference(sft_real, args.seeds)
         loop = p.grpo_closed_loop(sft_real, args.seeds)
-        real_models = dict(zip(real_names, [synthetic, sft_real, *ref.values(), *loop.values()], strict=True))
+        runs = [synthetic, sft_real, *ref.values(), *loop.values()]
+        real_models = dict(zip(real_names[:len(runs)], runs, strict=True))
         stops = p.choose_stops(args.seeds) if args.stop == "val" else {}
         real_models.update({run: Path(stop["model"]) for run, stop in stops.items()})
+        if args.soups:
+            real_models.update(p.soups(real_models, args.seeds))
         if stops:
             print("stopped by validation AO at: " + ", ".join(f"{run} step {stop['step']}" for run, stop in stops.items()))
         p.evaluate_sets({"static": None, "kcf": "kcf", "csrt": "csrt", **real_models})

@@ -2,7 +2,7 @@
 early stopping stops each GRPO run, the real stages at another crop size or search factor, and
 their search crops around the previous frame's box and templates cut as the tracker cuts them, the
 real SFT's epochs, the prompt and CPU mixed precision, the validation AO that ranks models, a
-synthetic stage without GRPO, and step times across resumes."""
+synthetic stage without GRPO, step times across resumes, and model soups."""
 
 from __future__ import annotations
 
@@ -427,3 +427,39 @@ def test_a_resume_keeps_each_steps_first_time_and_the_history_keeps_every_execut
     history = [json.loads(line) for line in (work / "timings-history.jsonl").read_text().splitlines()]
     assert [(h["step"], h["seconds"]) for h in history] == [
         ("eval-sft", 138.7), ("eval-sft", 59.5), ("train-sft-real", 700.0)]
+
+
+def test_soups_average_each_variants_stopped_runs_once(reproduce, tiny_dir, tmp_path, tmp_path_factory):
+    import torch
+    from safetensors.torch import load_file
+
+    from r1track.tiny import make_tiny_model
+
+    cache = tmp_path_factory.getbasetemp() / "tokenizer-cache"
+    other = [make_tiny_model(tmp_path / f"seed{s}", seed=s, cache_dir=cache) for s in (1, 2)]
+    runs = {"grpo-ref-seed0": tiny_dir, "grpo-ref-seed1": other[0], "grpo-loop-seed0": other[1],
+            "grpo-loop-seed1": tiny_dir}
+    pipeline = reproduce.Pipeline(tmp_path / "w", quick=True, threads=1, mix="real")
+    soups = pipeline.soups(runs, [0, 1])
+    assert soups == {name: tmp_path / "w" / "runs" / name / "model" for name in ("soup-loop", "soup-all")}
+    weights = {name: load_file(model / "model.safetensors") for name, model in {**runs, **soups}.items()}
+    key = next(k for k, v in weights["soup-all"].items() if v.is_floating_point())
+    for name, variants in (("soup-loop", ("loop",)), ("soup-all", ("ref", "loop"))):
+        parts = [weights[f"grpo-{v}-seed{s}"][key].double() for v in variants for s in (0, 1)]
+        assert torch.allclose(weights[name][key].double(), sum(parts) / len(parts), rtol=1e-6, atol=1e-7)
+    assert set(json.loads((tmp_path / "w" / "timings.json").read_text())) == {"soup-loop", "soup-all"}
+    written = (soups["soup-all"] / "model.safetensors").stat().st_mtime_ns
+    assert pipeline.soups(runs, [0, 1]) == soups  # a resume keeps them
+    assert (soups["soup-all"] / "model.safetensors").stat().st_mtime_ns == written
+    pipeline.soups({**runs, "grpo-loop-seed1": other[0]}, [0, 1])  # a run stopped elsewhere: its soups made again
+    loop = [weights["grpo-loop-seed0"][key].double(), weights["grpo-ref-seed1"][key].double()]
+    remade = load_file(soups["soup-loop"] / "model.safetensors")[key].double()
+    assert torch.allclose(remade, sum(loop) / 2, rtol=1e-6, atol=1e-7)
+    assert json.loads((soups["soup-loop"] / "soup.json").read_text())["models"] == [str(other[1].resolve()), str(other[0].resolve())]
+
+
+def test_soups_need_two_seeds(tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--soups", "--seeds", "0"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--soups: a soup averages two or more runs" in proc.stderr
+    assert not (tmp_path / "w").exists()

@@ -25,6 +25,7 @@ COMMANDS = {
     "tiny-model": ("r1track.tiny", "write a random-weight real-architecture checkpoint for tests"),
     "build-pairs": ("r1track.training.pairs", "build a training pair dataset from a tracking dataset"),
     "train": ("r1track.training.cli", "train with SFT or GRPO from a YAML recipe"),
+    "soup": ("r1track.training.soup", "average the weights of fine-tuned checkpoints of one model (a model soup)"),
 }
 
 
