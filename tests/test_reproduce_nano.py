@@ -455,7 +455,8 @@ def test_soups_average_each_variants_stopped_runs_once(reproduce, tiny_dir, tmp_
     loop = [weights["grpo-loop-seed0"][key].double(), weights["grpo-ref-seed1"][key].double()]
     remade = load_file(soups["soup-loop"] / "model.safetensors")[key].double()
     assert torch.allclose(remade, sum(loop) / 2, rtol=1e-6, atol=1e-7)
-    assert json.loads((soups["soup-loop"] / "soup.json").read_text())["models"] == [str(other[1].resolve()), str(other[0].resolve())]
+    made_from = json.loads((soups["soup-loop"] / "soup.json").read_text())["models"]
+    assert made_from == [str(other[1].resolve()), str(other[0].resolve())]
 
 
 def test_soups_need_two_seeds(tmp_path):
