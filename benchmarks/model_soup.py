@@ -6,8 +6,9 @@ start from the same SFT model, each taken where the pipeline stops it (validatio
 Writes ``W/runs/soup-loop/model`` (the closed-loop runs) and ``W/runs/soup-all/model`` (reference and
 closed-loop runs) as the pipeline's ``--soups`` does (``r1track soup``), then evaluates the soups
 on the pipeline's sets with its commands (results beside the runs', reused when present) and prints AO
-per set for the SFT model, each variant's runs and seed mean, and the soups; the pipeline's validation
-set ranks them without looking at held-out data.
+per set for the SFT model, each variant's runs and seed mean, and the soups (``val``: the pipeline's
+validation set, pasted from the training part; the other sets are held out), then each soup's AO on all
+120 synthetic held-out sequences.
 """
 
 from __future__ import annotations
