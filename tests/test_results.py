@@ -51,6 +51,19 @@ def test_failed_write_keeps_the_existing_file(tmp_path):
     assert target.read_text() == "good" and no_temp_files(tmp_path)
 
 
+def test_a_staged_folder_replaces_its_target_whole_or_leaves_it_as_it_was(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic.atomic_dir(out) as staging:
+        (staging / "half.txt").write_text("half")
+        raise RuntimeError("stopped while writing")
+    assert [f.name for f in tmp_path.iterdir()] == ["model"] and (out / "old.txt").read_text() == "old"
+    with atomic.atomic_dir(out) as staging:
+        (staging / "new.txt").write_text("new")
+    assert [f.name for f in out.iterdir()] == ["new.txt"] and [f.name for f in tmp_path.iterdir()] == ["model"]
+
+
 # ---------------------------------------------------------------- GOT-10k layout
 
 
@@ -283,3 +296,4 @@ def test_general_syntax_falls_back_to_the_full_parser(tmp_path):
     runs, times = results.read_got10k(tmp_path, "s", 2)
     assert runs[0].tolist() == [[10, 0.25, -3, 4], [1, 2, 3, 4]]
     assert np.isnan(times[0, 0]) and times[1, 0] == 0.5
+

@@ -21,11 +21,10 @@ The shipped checkpoint (``default_model_path()``) is reproduced end to end by
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from r1track.atomic import atomic_dir
 from r1track.errors import R1TrackError
 from r1track.tiny import (
     QWEN2_ADDED_TOKENS,
@@ -270,18 +269,10 @@ def make_nano_model(
         raise R1TrackError(f"{out}: already exists; pass overwrite=True (--overwrite) to replace it")
     processor = make_nano_processor()
     model = build_nano_model(processor.tokenizer, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_dir(out) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
         write_settings(staging, settings)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 

@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from r1track.atomic import atomic_dir
 from r1track.errors import R1TrackError
 
 # Bump when the way the tokenizer is built changes, so stale cached tokenizers are not reused.
@@ -497,17 +498,9 @@ def make_tiny_model(
         raise R1TrackError(f"{out}: already exists; pass overwrite=True (--overwrite) to replace it")
     processor = make_processor(family, cache_dir)
     model = build_model(family, replace(TINY, **size_overrides), seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_dir(out) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 

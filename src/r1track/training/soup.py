@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
+from r1track.atomic import atomic_dir
 from r1track.errors import R1TrackError
 
 INDEX = "model.safetensors.index.json"
@@ -79,9 +79,7 @@ def soup(models: list[str | Path], out: str | Path, overwrite: bool = False) -> 
     if out.exists() and not overwrite:
         raise R1TrackError(f"{out}: already exists; pass --overwrite to replace it")
     files = check_compatible(runs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_dir(out) as staging:
         for f in runs[0].iterdir():
             if f.is_file() and f.suffix in (".json", ".jinja", ".txt", ".model") and f.name not in (*files, SOURCES):
                 shutil.copy2(f, staging / f.name)
@@ -94,12 +92,6 @@ def soup(models: list[str | Path], out: str | Path, overwrite: bool = False) -> 
             save_file({k: v.contiguous() for k, v in averaged.items()}, staging / name, metadata={"format": "pt"})
         ingredients = {"models": [str(m.resolve()) for m in runs]}
         (staging / SOURCES).write_text(json.dumps(ingredients, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
